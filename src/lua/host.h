@@ -1,0 +1,49 @@
+/* host.h - the one boundary between the C core and Lua.
+ *
+ * Nothing outside src/lua/ touches a lua_State.  Data crosses the boundary as
+ * jansson values (converted directly between Lua and jansson, no JSON text),
+ * every call into Lua is a lua_pcall with a traceback handler, and a Lua error
+ * comes back as an sh_err whose message starts with file:line.
+ *
+ * One host per thread.  The built-in modules (lua/ and stacks/) are compiled
+ * into the binary and served through package.preload; user directories
+ * (~/.config/scripthut/lua, $SCRIPTHUT_LUA_PATH) come first on package.path
+ * so users can override any of them. */
+#ifndef SCRIPTHUT_LUA_HOST_H
+#define SCRIPTHUT_LUA_HOST_H
+#include <jansson.h>
+#include <stddef.h>
+
+#include "util/err.h"
+
+typedef struct host host;
+
+host *host_new(sh_err *e);
+void host_free(host *h);
+
+/* Loads the configuration (DESIGN §3): `explicit_path` when given (exactly
+ * that file), else scripthut.lua found by walking up from the current
+ * directory, layered over $XDG_CONFIG_HOME/scripthut/config.lua (default
+ * ~/.config/scripthut/config.lua).  Config chunks run in a sandbox with an
+ * instruction limit and a memory cap.  On success *config is the normalised
+ * configuration object described in docs/config-json.md. */
+int host_load_config(host *h, const char *explicit_path, json_t **config, sh_err *e);
+
+/* Evaluates workflow `name` of the loaded config (its tasks function, file or
+ * table, in the sandbox) and returns a workflow document
+ * {"tasks": [...], "env": [...], "env_groups": {...}}. 404 for an unknown name
+ * (the message lists the known ones). */
+int host_workflow_document(host *h, const char *name, json_t **doc, sh_err *e);
+
+/* Resolves env rules and renders job scripts for a batch of jobs in one call
+ * into Lua (module scripthut.jobs).  See docs/config-json.md, "prepare". */
+int host_prepare_jobs(host *h, json_t *batch, json_t **results, sh_err *e);
+
+/* Runs a Lua file (or `code` when path is NULL) unsandboxed with `arg` set,
+ * for `scripthut lua`.  argv[0] is the script's name as the user gave it (the
+ * path, "-e" or "-"), argv[1..argc-1] its arguments: they become arg[0..] and
+ * `...` (argv[1..]).  An error prints the message and traceback on stderr and
+ * returns 1; os.exit exits the process.  Returns the process exit status. */
+int host_run_script(host *h, const char *path, const char *code, int argc, char **argv);
+
+#endif

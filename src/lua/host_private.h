@@ -1,0 +1,74 @@
+/* host_private.h - what the files of src/lua/ share, and nothing else sees.
+ *
+ * The host struct (its allocator budget and instruction limit are read by the
+ * Lua modules implemented in C), the JSON <-> Lua conversion, and the
+ * luaopen_* functions of the C modules.
+ *
+ * JSON conventions (see docs/configuration.md, "Lua and JSON values"):
+ *   - JSON null <-> the lightuserdata NULL (`util.null`, the same value as
+ *     cjson.null).
+ *   - A Lua table whose keys are exactly 1..n (n >= 1) is an array; an empty
+ *     table is an empty array unless it carries the object marker metatable
+ *     (`util.object(t)`), then it is `{}`.  Other tables are objects whose keys
+ *     must be strings; they are emitted in sorted key order, so iteration order
+ *     never leaks into the output.
+ *   - A table with the ordered marker (`util.ordered(pairs)`) holds a list of
+ *     {key, value} pairs and becomes an object with keys in list order (env
+ *     rule `set`/`append`, whose order is significant).
+ *   - JSON objects arrive in Lua with the object marker, so `{}` survives a
+ *     round trip; objects under a key named "set" or "append" arrive as
+ *     ordered pair lists, so their key order does too. */
+#ifndef SCRIPTHUT_LUA_HOST_PRIVATE_H
+#define SCRIPTHUT_LUA_HOST_PRIVATE_H
+#include <jansson.h>
+#include <lua.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/err.h"
+
+#define LUAJSON_OBJECT_MT "scripthut.json_object"
+#define LUAJSON_ORDERED_MT "scripthut.json_ordered"
+#define LUA_ERROR_MT "scripthut.error"
+
+struct host {
+    lua_State *L;
+    /* allocator budget: mem_limit 0 = unlimited */
+    size_t mem_used;
+    size_t mem_limit;
+    bool mem_exceeded;
+    /* instruction limit of the sandboxed call in progress (0 = none) */
+    long long instr_limit;
+    long long instr_count;
+    bool instr_exceeded;
+    /* limits for sandboxed calls: env var overrides, else settings */
+    long long cfg_instr_limit;
+    size_t cfg_mem_limit_mb;
+    bool instr_from_env;
+    bool mem_from_env;
+    /* what the sandbox is evaluating, for limit errors ("/p/scripthut.lua") */
+    char context[512];
+    char limit_msg[1024];
+    int loaded_ref; /* registry ref of the loaded config (LUA_NOREF until loaded) */
+    char *user_path; /* package.path template of the user override dirs */
+};
+
+/* The host owning L (stored as the allocator's userdata). */
+struct host *host_from_state(lua_State *L);
+
+/* Pushes v as a Lua value (conventions above).  May raise a Lua error (memory):
+ * call in protected mode. */
+void luajson_push(lua_State *L, json_t *v);
+
+/* Converts the value at idx to JSON.  `root` names the value in error messages
+ * ("workflow \"sweep\""); errors name the path inside it ("tasks[3].cpus").
+ * Never raises a Lua error.  Returns a new reference or NULL with e set. */
+json_t *luajson_to(lua_State *L, int idx, const char *root, sh_err *e);
+
+/* Creates the marker metatables in the registry (idempotent). */
+void luajson_init(lua_State *L);
+
+int luaopen_scripthut_util(lua_State *L);
+int luaopen_scripthut_runtime(lua_State *L);
+
+#endif
