@@ -1,7 +1,7 @@
 /* cmd_backend.c - `scripthut backend list`: the configured backends (the
  * built-in `local` one included) and whether they are reachable. */
 #include "cli/cli_internal.h"
-#include "cli/client.h"
+#include "client/client.h"
 #include "cli/output.h"
 
 int cmd_backend_list(cli_ctx *c, int argc, char **argv)

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cli/cli_internal.h"
-#include "cli/client.h"
+#include "client/client.h"
 #include "cli/output.h"
 #include "cli/watch.h"
 #include "util/fsutil.h"

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli/cli_internal.h"
-#include "cli/client.h"
+#include "client/client.h"
 #include "cli/output.h"
 #include "cli/watch.h"
 

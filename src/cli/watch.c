@@ -7,7 +7,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "cli/client.h"
+#include "client/client.h"
 #include "cli/output.h"
 #include "util/sbuf.h"
 #include "util/timeutil.h"

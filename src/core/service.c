@@ -1,6 +1,7 @@
 /* service.c - user-facing operations over the config, the store and the
  * engine; shared by the CLI (local mode), the API and the Lua module. */
 #include "core/service.h"
+#include "core/service_internal.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -21,16 +22,7 @@
 #include "util/sbuf.h"
 #include "util/timeutil.h"
 
-struct svc {
-    json_t *config;
-    struct host *host;
-    store *st;
-    char *data_dir;
-    double poll_interval;
-    int retention_days;
-    engine *en;
-    int lock_fd;
-};
+
 
 static const char *jstr(json_t *o, const char *key)
 {
@@ -115,7 +107,7 @@ const char *svc_data_dir(svc *s) { return s->data_dir; }
 
 /* Every public operation ends through here so no statement keeps a read
  * transaction open between calls. */
-static int done(svc *s, int rc)
+int svc_done(svc *s, int rc)
 {
     if (s->st)
         store_release(s->st);
@@ -124,7 +116,7 @@ static int done(svc *s, int rc)
 
 /* --- config lookups --------------------------------------------------------- */
 
-static json_t *find_named(json_t *list, const char *name)
+json_t *svc_find_named(json_t *list, const char *name)
 {
     size_t i;
     json_t *v;
@@ -136,7 +128,7 @@ static json_t *find_named(json_t *list, const char *name)
     return NULL;
 }
 
-static char *known_names(json_t *list)
+char *svc_known_names(json_t *list)
 {
     sbuf b = SBUF_INIT;
     size_t i;
@@ -150,13 +142,13 @@ static char *known_names(json_t *list)
     return sbuf_detach(&b);
 }
 
-static json_t *find_backend(svc *s, const char *name, sh_err *e)
+json_t *svc_find_backend(svc *s, const char *name, sh_err *e)
 {
     json_t *backends = json_object_get(s->config, "backends");
-    json_t *b = find_named(backends, name);
+    json_t *b = svc_find_named(backends, name);
     if (b)
         return b;
-    char *known = known_names(backends);
+    char *known = svc_known_names(backends);
     sh_err_set(e, SH_EINVAL, "Backend '%s' not found in config (known backends: %s)", name, known);
     free(known);
     return NULL;
@@ -219,7 +211,7 @@ static int submit_tasks(svc *s, const char *workflow_name, const char *backend_n
         return sh_err_set(e, SH_EINVAL, "No tasks for workflow '%s'", workflow_name);
     json_t *ctx = frozen_context ? json_incref(frozen_context) : NULL;
     if (!ctx) {
-        json_t *bcfg = find_backend(s, backend_name, e);
+        json_t *bcfg = svc_find_backend(s, backend_name, e);
         if (!bcfg)
             return -1;
         sh_err be = SH_ERR_INIT;
@@ -267,7 +259,7 @@ int svc_submit(svc *s, const char *workflow_name, const char *backend_name, json
     int rc = workflow_doc_parse(doc, where, &tasks, &n, &doc_env, &doc_groups, e);
     free(where);
     if (rc < 0)
-        return done(s, -1);
+        return svc_done(s, -1);
     rc = dag_expand_and_validate(tasks, n, 0, e);
     if (rc == 0)
         rc = submit_tasks(s, workflow_name, backend_name, tasks, n, doc_env, doc_groups,
@@ -275,15 +267,15 @@ int svc_submit(svc *s, const char *workflow_name, const char *backend_name, json
     task_def_free_array(tasks, n);
     json_decref(doc_env);
     json_decref(doc_groups);
-    return done(s, rc);
+    return svc_done(s, rc);
 }
 
 static json_t *find_workflow(svc *s, const char *name, sh_err *e)
 {
     json_t *wfs = json_object_get(s->config, "workflows");
-    json_t *wf = find_named(wfs, name);
+    json_t *wf = svc_find_named(wfs, name);
     if (!wf) {
-        char *known = known_names(wfs);
+        char *known = svc_known_names(wfs);
         sh_err_set(e, SH_ENOTFOUND, "Workflow '%s' not found (known workflows: %s)", name, known);
         free(known);
     }
@@ -302,10 +294,10 @@ int svc_workflow_run(svc *s, const char *name, const char *backend_override, jso
 {
     json_t *wf = find_workflow(s, name, e);
     if (!wf)
-        return done(s, -1);
+        return svc_done(s, -1);
     json_t *doc = NULL;
     if (host_workflow_document(s->host, name, &doc, e) < 0)
-        return done(s, -1);
+        return svc_done(s, -1);
     json_t *mc = json_object_get(wf, "max_concurrent");
     int rc = svc_submit(s, name, workflow_backend(wf, backend_override), doc,
                         json_is_integer(mc) ? (int)json_integer_value(mc) : 0, summary, e);
@@ -332,14 +324,14 @@ int svc_workflow_view(svc *s, const char *name, const char *backend_override, js
 {
     json_t *wf = find_workflow(s, name, e);
     if (!wf)
-        return done(s, -1);
+        return svc_done(s, -1);
     const char *backend_name = workflow_backend(wf, backend_override);
-    json_t *bcfg = find_backend(s, backend_name, e);
+    json_t *bcfg = svc_find_backend(s, backend_name, e);
     if (!bcfg)
-        return done(s, -1);
+        return svc_done(s, -1);
     json_t *doc = NULL;
     if (host_workflow_document(s->host, name, &doc, e) < 0)
-        return done(s, -1);
+        return svc_done(s, -1);
     task_def *tasks = NULL;
     size_t n = 0;
     json_t *doc_env = NULL, *doc_groups = NULL;
@@ -348,7 +340,7 @@ int svc_workflow_view(svc *s, const char *name, const char *backend_override, js
     free(where);
     json_decref(doc);
     if (rc < 0)
-        return done(s, -1);
+        return svc_done(s, -1);
     if (n == 0)
         rc = sh_err_set(e, SH_EINVAL, "No tasks for workflow '%s'", name);
     if (rc == 0)
@@ -410,19 +402,19 @@ int svc_workflow_view(svc *s, const char *name, const char *backend_override, js
     json_decref(doc_env);
     json_decref(doc_groups);
     task_def_free_array(tasks, n);
-    return done(s, rc);
+    return svc_done(s, rc);
 }
 
 /* --- runs ------------------------------------------------------------------------ */
 
 int svc_run_list(svc *s, int limit, const char *workflow, json_t **out, sh_err *e)
 {
-    return done(s, store_run_list_json(s->st, limit, workflow, out, e));
+    return svc_done(s, store_run_list_json(s->st, limit, workflow, out, e));
 }
 
 int svc_run_detail(svc *s, const char *run_id, json_t **out, sh_err *e)
 {
-    return done(s, store_run_detail_json(s->st, run_id, out, e));
+    return svc_done(s, store_run_detail_json(s->st, run_id, out, e));
 }
 
 static bool status_active(const char *status)
@@ -433,10 +425,10 @@ static bool status_active(const char *status)
 int svc_run_cancel(svc *s, const char *run_id, int wait_ms, json_t **summary, sh_err *e)
 {
     if (store_request_cancel(s->st, run_id, e) < 0)
-        return done(s, -1);
+        return svc_done(s, -1);
     store_release(s->st);
     if (svc_engine_ensure(s, e) < 0)
-        return done(s, -1);
+        return svc_done(s, -1);
     int64_t deadline = time_monotonic_ms() + wait_ms;
     for (;;) {
         if (s->en) {
@@ -446,7 +438,7 @@ int svc_run_cancel(svc *s, const char *run_id, int wait_ms, json_t **summary, sh
         }
         store_run_info info;
         if (store_run_info_get(s->st, run_id, &info, e) < 0)
-            return done(s, -1);
+            return svc_done(s, -1);
         bool active = status_active(info.status);
         store_run_info_free(&info);
         store_release(s->st);
@@ -454,14 +446,14 @@ int svc_run_cancel(svc *s, const char *run_id, int wait_ms, json_t **summary, sh
             break;
         poll(NULL, 0, 100);
     }
-    return done(s, store_run_summary_json(s->st, run_id, summary, e));
+    return svc_done(s, store_run_summary_json(s->st, run_id, summary, e));
 }
 
 int svc_run_rerun(svc *s, const char *run_id, bool failed_only, json_t **summary, sh_err *e)
 {
     store_run_info info;
     if (store_run_info_get(s->st, run_id, &info, e) < 0)
-        return done(s, -1);
+        return svc_done(s, -1);
     int rc = -1;
     json_t *defs = NULL, *states = NULL, *gen = NULL;
     task_def *tasks = NULL;
@@ -502,18 +494,18 @@ out:
     json_decref(states);
     json_decref(gen);
     store_run_info_free(&info);
-    return done(s, rc);
+    return svc_done(s, rc);
 }
 
 int svc_run_delete(svc *s, const char *run_id, sh_err *e)
 {
     if (store_delete_run(s->st, run_id, e) < 0)
-        return done(s, -1);
+        return svc_done(s, -1);
     /* Only our own log dir is removed: custom output_file paths belong to the user. */
     char *logs = xasprintf("%s/logs/%s", s->data_dir, run_id);
     fs_remove_tree(logs);
     free(logs);
-    return done(s, 0);
+    return svc_done(s, 0);
 }
 
 int svc_run_events(svc *s, const char *run_id, long long after, json_t **out, sh_err *e)
@@ -521,10 +513,10 @@ int svc_run_events(svc *s, const char *run_id, long long after, json_t **out, sh
     if (run_id) {
         json_t *sum;
         if (store_run_summary_json(s->st, run_id, &sum, e) < 0)
-            return done(s, -1);
+            return svc_done(s, -1);
         json_decref(sum);
     }
-    return done(s, store_events_json(s->st, run_id, after, out, e));
+    return svc_done(s, store_events_json(s->st, run_id, after, out, e));
 }
 
 /* Keeps the last `lines` lines of text (a trailing newline does not count as
@@ -553,13 +545,13 @@ int svc_task_log(svc *s, const char *run_id, const char *task_id, const char *wh
         return sh_err_set(e, SH_EINVAL, "Invalid log type '%s': use output or error", which);
     char *outp = NULL, *errp = NULL, *state = NULL;
     if (store_task_log_paths(s->st, run_id, task_id, &outp, &errp, &state, e) < 0)
-        return done(s, -1);
+        return svc_done(s, -1);
     store_run_info info;
     if (store_run_info_get(s->st, run_id, &info, e) < 0) {
         free(outp);
         free(errp);
         free(state);
-        return done(s, -1);
+        return svc_done(s, -1);
     }
     const char *path = !strcmp(which, "output") ? outp : errp;
     int rc = -1;
@@ -601,7 +593,7 @@ int svc_task_log(svc *s, const char *run_id, const char *task_id, const char *wh
     free(outp);
     free(errp);
     free(state);
-    return done(s, rc);
+    return svc_done(s, rc);
 }
 
 int svc_backend_list(svc *s, json_t **out, sh_err *e)
@@ -676,15 +668,15 @@ int svc_engine_step(svc *s, int max_wait_ms, sh_err *e)
     }
     if (s->en) {
         if (engine_tick(s->en, e) < 0)
-            return done(s, -1);
+            return svc_done(s, -1);
         int interrupted = engine_wait(s->en, max_wait_ms);
         if (!interrupted && engine_tick(s->en, e) < 0)
-            return done(s, -1);
-        return done(s, 0);
+            return svc_done(s, -1);
+        return svc_done(s, 0);
     }
     if (poll(NULL, 0, max_wait_ms) < 0 && errno == EINTR)
-        return done(s, 0);
-    return done(s, 0);
+        return svc_done(s, 0);
+    return svc_done(s, 0);
 }
 
 void svc_engine_release(svc *s)
@@ -707,12 +699,12 @@ int svc_daemon_status(svc *s, json_t **out, sh_err *e)
 {
     long active = 0;
     if (store_count_active_runs(s->st, &active, e) < 0)
-        return done(s, -1);
+        return svc_done(s, -1);
     pid_t pid = engine_lock_holder(s->data_dir);
     *out = json_pack("{s:b,s:o,s:s,s:i}", "running", pid != 0, "pid",
                      pid > 0 ? json_integer(pid) : json_null(), "data_dir", s->data_dir,
                      "active_runs", (int)active);
-    return done(s, 0);
+    return svc_done(s, 0);
 }
 
 int svc_daemon_stop(svc *s, int wait_ms, sh_err *e)

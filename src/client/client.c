@@ -1,12 +1,11 @@
 /* client.c - transport resolution, and local mode: each call forwards to the
  * in-process service.  A server transport slots in by filling `remote` and
  * adding its branch to each function below. */
-#include "cli/client.h"
+#include "client/client.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli_internal.h"
 #include "core/service.h"
 #include "util/sbuf.h"
 

@@ -1,0 +1,33 @@
+/* service_internal.h - what the service's own files share (service.c and
+ * the feature files beside it, e.g. stacks).  Not for the CLI or the API:
+ * they use service.h. */
+#ifndef SCRIPTHUT_CORE_SERVICE_INTERNAL_H
+#define SCRIPTHUT_CORE_SERVICE_INTERNAL_H
+#include <jansson.h>
+
+#include "core/engine.h"
+#include "core/service.h"
+#include "core/store.h"
+
+struct svc {
+    json_t *config;
+    struct host *host;
+    store *st;
+    char *data_dir;
+    double poll_interval;
+    int retention_days;
+    engine *en;
+    int lock_fd;
+};
+
+/* The element of a config list (backends, stacks, workflows) named `name`. */
+json_t *svc_find_named(json_t *list, const char *name);
+/* "a, b, c" or "(none)": for "unknown X (known: ...)" errors. Caller frees. */
+char *svc_known_names(json_t *list);
+/* A configured backend's object, or NULL with a 422 naming the known ones. */
+json_t *svc_find_backend(svc *s, const char *name, sh_err *e);
+/* Ends a public operation: resets the store's statements (no read
+ * transaction stays open between calls) and returns rc. */
+int svc_done(svc *s, int rc);
+
+#endif
