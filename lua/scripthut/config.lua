@@ -22,7 +22,9 @@ local envmod = require "scripthut.env"
 local M = {}
 
 local NULL = util.null
-local BACKEND_TYPES = { "local", "slurm", "pbs" }
+-- "noop" jobs succeed at once without running anything: for benchmarks of
+-- the engine and for trying a workflow's shape (docs/backends.md).
+local BACKEND_TYPES = { "local", "slurm", "pbs", "noop" }
 
 local function raise(where, label, msg, status)
   util.raise(("%s: %s: %s"):format(where, label, msg), status)
@@ -117,6 +119,8 @@ local function backend_schema(btype, dir)
   end
   if btype == "local" then
     add { "max_cpus", check.positive_integer, default = util.nproc }
+  elseif btype == "noop" then
+    return schema
   else
     add { "ssh", ssh_check(dir), required = true }
     add { "account", check.nonempty_string }
@@ -223,7 +227,7 @@ local function declare_backend(state, layer, name, def, where, label)
     raise(where, label, "expected a table of fields, got " .. check.show(def))
   end
   if def.type == nil then
-    raise(where, label, 'type is required (one of "local", "slurm", "pbs")')
+    raise(where, label, 'type is required (one of "local", "slurm", "pbs", "noop")')
   end
   local _, why = check.one_of(BACKEND_TYPES)(def.type)
   if why then

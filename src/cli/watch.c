@@ -18,6 +18,7 @@ typedef struct watch_state {
     watch_mode mode;
     long long last_seq;  /* events already printed (lines / JSONL) */
     int drawn_lines;     /* height of the live block on screen */
+    char run_status[16]; /* the run's status as of the last run-level event */
 } watch_state;
 
 /* Lines of the live block above the task table. */
@@ -203,21 +204,43 @@ static void print_event_line(json_t *ev)
     sbuf_free(&b);
 }
 
+/* Run-level events (no task) whose `to` is a run status track the run. */
+static void track_run_status(watch_state *st, json_t *ev)
+{
+    const char *to = out_str(ev, "to");
+    if (out_str(ev, "task_id") || !to)
+        return;
+    static const char *const statuses[] = {"pending", "running", "completed", "failed",
+                                           "cancelled"};
+    for (size_t k = 0; k < sizeof statuses / sizeof *statuses; k++)
+        if (!strcmp(to, statuses[k]))
+            snprintf(st->run_status, sizeof st->run_status, "%s", to);
+}
+
+/* Prints every event after last_seq (the store answers in pages). */
 static int print_new_events(cli_ctx *c, watch_state *st, const char *run_id, sh_err *e)
 {
-    json_t *out = NULL;
-    if (client_run_events(c->client, run_id, st->last_seq, &out, e) != 0)
-        return -1;
-    size_t i;
-    json_t *ev;
-    json_array_foreach(json_object_get(out, "events"), i, ev) {
-        if (st->mode == WATCH_JSONL)
-            out_json(ev, true);
-        else
-            print_event_line(ev);
+    for (;;) {
+        json_t *out = NULL;
+        if (client_run_events(c->client, run_id, st->last_seq, &out, e) != 0)
+            return -1;
+        json_t *events = json_object_get(out, "events");
+        size_t i;
+        json_t *ev;
+        json_array_foreach(events, i, ev) {
+            if (st->mode == WATCH_JSONL)
+                out_json(ev, true);
+            else
+                print_event_line(ev);
+            track_run_status(st, ev);
+        }
+        long long before = st->last_seq;
+        st->last_seq = out_int(out, "last_seq", st->last_seq);
+        size_t n = json_array_size(events);
+        json_decref(out);
+        if (n == 0 || st->last_seq == before)
+            break;
     }
-    st->last_seq = out_int(out, "last_seq", st->last_seq);
-    json_decref(out);
     fflush(stdout);
     return 0;
 }
@@ -242,10 +265,18 @@ static int watch_once(cli_ctx *c, watch_state *st, const char *run_id, char *fin
                       size_t size, sh_err *e)
 {
     json_t *detail = NULL;
+    /* Lines and JSON Lines follow the event log; the (possibly large) run
+     * detail is fetched once, when a run-level event says the run ended. */
+    if (st->mode != WATCH_LIVE) {
+        if (print_new_events(c, st, run_id, e) != 0)
+            return -1;
+        if (!watch_status_is_terminal(st->run_status))
+            return 0;
+    }
     if (client_run_detail(c->client, run_id, &detail, e) != 0)
         return -1;
     /* Events after the detail: every transition up to the state the detail
-     * shows is already in the log. */
+     * shows is then in the log. */
     if (st->mode != WATCH_LIVE && print_new_events(c, st, run_id, e) != 0) {
         json_decref(detail);
         return -1;
@@ -265,7 +296,7 @@ static int watch_once(cli_ctx *c, watch_state *st, const char *run_id, char *fin
 int watch_run(cli_ctx *c, const char *run_id, int interval_ms, char *final_status,
               size_t final_status_size)
 {
-    watch_state st = {WATCH_LINES, 0, 0};
+    watch_state st = {WATCH_LINES, 0, 0, ""};
     if (c->json)
         st.mode = WATCH_JSONL;
     else if (isatty(STDOUT_FILENO))

@@ -60,6 +60,7 @@ typedef struct erun {
     run_status status;
     struct ebackend *be;
     bool touched, context_dirty;
+    bool log_dir_made;
 } erun;
 
 typedef struct ebackend {
@@ -259,7 +260,8 @@ static int flush_task(engine *en, erun *r, size_t i, sh_err *e)
     return 0;
 }
 
-/* Records the current attempt (called when it is submitted and when it ends). */
+/* Records an attempt when it ends.  The attempt in flight lives in the task
+ * row (the run detail shows it from there): one write per attempt, not two. */
 static int save_attempt(engine *en, erun *r, size_t i, task_state attempt_state, sh_err *e)
 {
     etask *t = &r->t[i];
@@ -523,9 +525,7 @@ static int reconcile_submitting(engine *en, erun *r, sh_err *e)
             if (!t->submitted_at)
                 t->submitted_at = time_now_us();
             char *detail = xasprintf("adopted job %s after restart (tag %s)", t->job_id, t->tag);
-            int rc = save_attempt(en, r, i, TS_SUBMITTED, e) < 0
-                         ? -1
-                         : transition(en, r, i, TS_SUBMITTED, detail, e);
+            int rc = transition(en, r, i, TS_SUBMITTED, detail, e);
             free(detail);
             if (rc < 0)
                 return -1;
@@ -1090,10 +1090,12 @@ static int prepare_picks(engine *en, pick *picks, size_t n, json_t **scripts, sh
             json_object_set_new(runs, r->id, run_prepare_context(r));
         json_array_append_new(jobs, job_json(r, t));
     }
-    json_t *batch = json_pack("{s:o,s:o}", "runs", runs, "jobs", jobs);
+    json_t *batch = json_pack("{s:o,s:o,s:b}", "runs", runs, "jobs", jobs, "with_env", 0);
     json_t *results = NULL;
     sh_err he = SH_ERR_INIT;
+    int64_t t0 = time_monotonic_ms();
     int hrc = host_prepare_jobs(en->host, batch, &results, &he);
+    log_debug("host_prepare_jobs: %zu jobs in %lld ms", n, (long long)(time_monotonic_ms() - t0));
     json_decref(batch);
     *scripts = json_array();
     for (size_t k = 0; k < n; k++) {
@@ -1158,8 +1160,13 @@ static int submit_picks(engine *en, ebackend *eb, pick *picks, size_t n, json_t 
             continue;
         erun *r = picks[k].r;
         etask *t = &r->t[picks[k].i];
-        if (fs_mkdir_p(r->log_dir, 0700) < 0)
-            log_warn("run %s: cannot create log dir %s: %s", r->id, r->log_dir, strerror(errno));
+        if (!r->log_dir_made) {
+            if (fs_mkdir_p(r->log_dir, 0700) < 0)
+                log_warn("run %s: cannot create log dir %s: %s", r->id, r->log_dir,
+                         strerror(errno));
+            else
+                r->log_dir_made = true;
+        }
         job_spec *js = &specs[m];
         js->tag = t->tag;
         js->run_id = r->id;
@@ -1187,9 +1194,7 @@ static int submit_picks(engine *en, ebackend *eb, pick *picks, size_t n, json_t 
             set_str(&t->job_id, ids[j]);
             t->submitted_at = now;
             char *detail = xasprintf("job %s", ids[j]);
-            rc = save_attempt(en, r, i, TS_SUBMITTED, e);
-            if (rc == 0)
-                rc = transition(en, r, i, TS_SUBMITTED, detail, e);
+            rc = transition(en, r, i, TS_SUBMITTED, detail, e);
             free(detail);
         } else {
             char *err = xasprintf("submission failed: %s", errs[j].msg);
@@ -1335,6 +1340,37 @@ static int tick_observe(engine *en, sh_err *e)
     return 0;
 }
 
+/* Jobs prepared and submitted together.  Bounds the memory of one round
+ * (scripts, Lua tables, JSON) whatever the size of the run. */
+#define SUBMIT_CHUNK 2000
+
+/* Prepares and submits picks[0..n) of one backend in two transactions. */
+static int submit_chunk(engine *en, ebackend *eb, pick *picks, size_t n, sh_err *e)
+{
+    json_t *scripts = NULL;
+    int64_t t0 = time_monotonic_ms();
+    /* Phase 1: mark submitting and commit before the backend sees the job,
+     * so a crash between the two is reconciled by tag. */
+    if (prepare_picks(en, picks, n, &scripts, e) < 0) {
+        json_decref(scripts);
+        return -1;
+    }
+    int64_t t1 = time_monotonic_ms();
+    if (flush_all(en, e) < 0 || store_commit(en->st, e) < 0) {
+        json_decref(scripts);
+        return -1;
+    }
+    int64_t t2 = time_monotonic_ms();
+    int rc = store_begin(en->st, e);
+    if (rc == 0)
+        rc = submit_picks(en, eb, picks, n, scripts, e);
+    log_debug("backend %s: %zu jobs: prepare %lld ms, mark submitting %lld ms, submit %lld ms",
+              eb->name, n, (long long)(t1 - t0), (long long)(t2 - t1),
+              (long long)(time_monotonic_ms() - t2));
+    json_decref(scripts);
+    return rc;
+}
+
 static int tick_submit(engine *en, sh_err *e)
 {
     int64_t now = time_now_us();
@@ -1342,37 +1378,42 @@ static int tick_submit(engine *en, sh_err *e)
         ebackend *eb = en->bes[b];
         pick *picks = NULL;
         size_t n = choose(en, eb, now, &picks);
-        if (!n) {
-            free(picks);
-            continue;
+        int rc = 0;
+        for (size_t off = 0; off < n && rc == 0; off += SUBMIT_CHUNK) {
+            size_t len = n - off < SUBMIT_CHUNK ? n - off : SUBMIT_CHUNK;
+            rc = submit_chunk(en, eb, picks + off, len, e);
+            if (rc == 0 && off + len < n)
+                rc = flush_all(en, e) < 0 || store_commit(en->st, e) < 0 ||
+                             store_begin(en->st, e) < 0
+                         ? -1
+                         : 0;
         }
-        json_t *scripts = NULL;
-        /* Phase 1: mark submitting and commit before the backend sees the
-         * job, so a crash between the two is reconciled by tag. */
-        if (prepare_picks(en, picks, n, &scripts, e) < 0 || flush_all(en, e) < 0 ||
-            store_commit(en->st, e) < 0) {
-            json_decref(scripts);
-            free(picks);
-            return -1;
-        }
-        int rc = store_begin(en->st, e);
-        if (rc == 0)
-            rc = submit_picks(en, eb, picks, n, scripts, e);
-        json_decref(scripts);
         free(picks);
         if (rc < 0)
             return -1;
-        en->need_poll = true;
+        if (n)
+            en->need_poll = true;
     }
     return 0;
 }
 
 int engine_tick(engine *en, sh_err *e)
 {
+    int64_t t0 = time_monotonic_ms();
     if (store_begin(en->st, e) < 0)
         return -1;
-    if (tick_observe(en, e) < 0 || tick_submit(en, e) < 0 || flush_all(en, e) < 0 ||
-        store_commit(en->st, e) < 0) {
+    int rc = tick_observe(en, e);
+    int64_t t1 = time_monotonic_ms();
+    if (rc == 0)
+        rc = tick_submit(en, e);
+    int64_t t2 = time_monotonic_ms();
+    if (rc == 0)
+        rc = flush_all(en, e);
+    if (rc == 0)
+        rc = store_commit(en->st, e);
+    log_debug("tick: observe %lld ms, submit %lld ms, flush+commit %lld ms",
+              (long long)(t1 - t0), (long long)(t2 - t1), (long long)(time_monotonic_ms() - t2));
+    if (rc < 0) {
         store_rollback(en->st);
         store_release(en->st);
         /* In-memory state may now be ahead of the store: reload from it. */
@@ -1396,6 +1437,10 @@ int engine_tick(engine *en, sh_err *e)
 
 static int64_t next_due_ms(engine *en)
 {
+    /* Set after submissions and job exits: look at the backends right away
+     * rather than a whole poll interval later. */
+    if (en->need_poll)
+        return 0;
     int64_t now_us = time_now_us();
     int64_t best = -1;
     int64_t interval = (int64_t)(en->poll_interval * 1000);

@@ -550,6 +550,29 @@ static json_t *attempts_by_task(store *st, const char *run_id, size_t n, sh_err 
     return per;
 }
 
+/* The attempt in flight is not in the attempts table yet (rows are written
+ * when an attempt ends): show it from the task row. */
+static json_t *current_attempt(sqlite3_stmt *s, json_t *attempts)
+{
+    int attempt = sqlite3_column_int(s, 9);
+    json_t *last = json_array_get(attempts, json_array_size(attempts) - 1);
+    if (attempt <= 0 || (last && json_integer_value(json_object_get(last, "attempt")) >= attempt))
+        return NULL;
+    json_t *a = json_object();
+    json_object_set_new(a, "attempt", json_integer(attempt));
+    json_object_set_new(a, "tag", col_text_json(s, 13));
+    json_object_set_new(a, "job_id", col_text_json(s, 3));
+    json_object_set_new(a, "status", col_text_json(s, 2));
+    json_object_set_new(a, "submitted_at", col_time_json(s, 4));
+    json_object_set_new(a, "started_at", col_time_json(s, 5));
+    json_object_set_new(a, "finished_at", col_time_json(s, 6));
+    json_object_set_new(a, "exit_code", col_int_json(s, 10));
+    json_object_set_new(a, "error", col_text_json(s, 7));
+    json_object_set_new(a, "output_path", col_text_json(s, 11));
+    json_object_set_new(a, "error_path", col_text_json(s, 12));
+    return a;
+}
+
 static json_t *item_from_row(sqlite3_stmt *s, json_t *attempts)
 {
     json_t *item = json_object();
@@ -574,7 +597,11 @@ static json_t *item_from_row(sqlite3_stmt *s, json_t *attempts)
     json_object_set_new(item, "tag", col_text_json(s, 13));
     json_object_set_new(item, "retry_at", col_time_json(s, 14));
     json_object_set_new(item, "generated_by", col_int_json(s, 15));
-    json_object_set(item, "attempts", attempts ? attempts : json_array());
+    json_t *list = attempts ? json_copy(attempts) : json_array();
+    json_t *current = current_attempt(s, list);
+    if (current)
+        json_array_append_new(list, current);
+    json_object_set_new(item, "attempts", list);
     return item;
 }
 

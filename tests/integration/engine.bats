@@ -228,3 +228,64 @@ EOF2
     # small ran before the last task of big
     [ "$(tail -n 1 order)" != small ] || { cat order; false; }
 }
+
+@test "rerun --failed-only keeps completed tasks and reruns the rest" {
+    config <<EOF2
+workflow "partial" { tasks = {
+  { id = "a", working_dir = "$WORK", command = "echo a >> a.count" },
+  { id = "b", deps = { "a" }, working_dir = "$WORK", command = "echo b >> b.count; test -e fixed" },
+  { id = "c", deps = { "b" }, working_dir = "$WORK", command = "echo c >> c.count" },
+}, }
+EOF2
+    run_workflow partial
+    [ "$status" -ne 0 ]
+    [ "$(task_field c status)" = dep_failed ]
+    first="$(detail .id)"
+    touch fixed
+    run sh run rerun "$first" --failed-only --watch --json
+    [ "$status" -eq 0 ] || { show_output; false; }
+    printf '%s\n' "$output" | tail -n 1 > detail.json
+    [ "$(detail .rerun_of)" = "$first" ]
+    [ "$(detail .status)" = completed ]
+    [ "$(wc -l < a.count)" -eq 1 ]   # kept, not run again
+    [ "$(wc -l < b.count)" -eq 2 ]
+    [ "$(wc -l < c.count)" -eq 1 ]
+}
+
+@test "finished runs older than retention_days are pruned with their logs" {
+    mkdir -p "$XDG_CONFIG_HOME/scripthut"
+    echo 'settings { retention_days = 7 }' > "$XDG_CONFIG_HOME/scripthut/config.lua"
+    run sh task run "echo old" --watch --json
+    [ "$status" -eq 0 ] || { show_output; false; }
+    old="$(printf '%s\n' "$output" | tail -n 1 | jq -r .id)"
+    logs="$XDG_DATA_HOME/scripthut/logs/$old"
+    [ -d "$logs" ]
+    # Age the run by 8 days, then let an engine run: it prunes on its first tick.
+    sqlite3 "$XDG_DATA_HOME/scripthut/scripthut.db" \
+        "UPDATE runs SET finished_at = finished_at - 8 * 86400 * 1000000 WHERE id = '$old'"
+    run sh task run "echo new" --watch --json
+    [ "$status" -eq 0 ] || { show_output; false; }
+    run sh run view "$old"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"not found"* ]] || { show_output; false; }
+    [ ! -e "$logs" ]
+}
+
+@test "cpus are slots on the local backend: tasks never oversubscribe max_cpus" {
+    mkdir -p "$XDG_CONFIG_HOME/scripthut"
+    echo 'backend "local" { type = "local", max_cpus = 2 }' > "$XDG_CONFIG_HOME/scripthut/config.lua"
+    config <<EOF2
+workflow "wide" { tasks = function()
+  local t = {}
+  for i = 1, 4 do
+    t[#t + 1] = { id = "w" .. i, cpus = 2, working_dir = "$WORK",
+                  command = "echo + >> events; sleep 0.3; echo - >> events" }
+  end
+  return t
+end, }
+EOF2
+    run_workflow wide
+    [ "$status" -eq 0 ] || { show_output; false; }
+    max=$(awk '/\+/ { n++; if (n > m) m = n } /-/ { n-- } END { print m }' events)
+    [ "$max" -eq 1 ]
+}

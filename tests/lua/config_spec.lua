@@ -147,9 +147,9 @@ describe("config validation errors", function()
     { '\nbackend "hpc" { type = "slurm", max_concurrent = "ten", ssh = { host = "h", user = "u" } }',
       'F:2: backend "hpc": max_concurrent must be a positive integer, got "ten"' },
     { 'backend "b" { max_concurrent = 1 }',
-      'F:1: backend "b": type is required (one of "local", "slurm", "pbs")' },
+      'F:1: backend "b": type is required (one of "local", "slurm", "pbs", "noop")' },
     { 'backend "b" { type = "aws" }',
-      'F:1: backend "b": type must be one of "local", "slurm", "pbs", got "aws"' },
+      'F:1: backend "b": type must be one of "local", "slurm", "pbs", "noop", got "aws"' },
     { 'backend "b" { type = "slurm" }', 'F:1: backend "b": ssh is required' },
     { 'backend "b" { type = "slurm", ssh = { user = "u" } }',
       'F:1: backend "b": ssh.host is required' },
@@ -197,7 +197,7 @@ describe("config validation errors", function()
 
   it("names the line of a declaration inside a helper function", function()
     local msg = load_error('local function mk(n)\n  backend(n) { type = "x" }\nend\nmk("a")\n')
-    assert.are.equal('F:2: backend "a": type must be one of "local", "slurm", "pbs", got "x"', msg)
+    assert.are.equal('F:2: backend "a": type must be one of "local", "slurm", "pbs", "noop", got "x"', msg)
   end)
 
   it("reports a syntax error with file and line", function()
