@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 
 BUILD_PACKAGES="build-essential cmake pkg-config liblua5.4-dev lua-cjson-dev libssh2-1-dev
 libcurl4-openssl-dev libcivetweb-dev libjansson-dev libssl-dev libsqlite3-dev libedit-dev"
-TEST_PACKAGES="libcmocka-dev bats lua5.4 lua-busted jq python3 python3-venv"
+TEST_PACKAGES="libcmocka-dev bats lua5.4 lua-busted jq sqlite3 tmux python3 python3-venv"
 
 missing_packages() {
     for p in "$@"; do
