@@ -1,0 +1,161 @@
+/* engine_generate.c - generates_source: tasks a finished task appends to its
+ * running DAG, validated as one batch. */
+#include "core/engine_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/fsutil.h"
+#include "util/sbuf.h"
+#include "util/timeutil.h"
+
+/* --- generates_source ----------------------------------------------------------- */
+
+static char *generated_path(const etask *t)
+{
+    const char *p = t->def.generates_source;
+    if (p[0] == '/' || p[0] == '~')
+        return fs_expand_home(p);
+    char *wd = fs_expand_home(t->def.working_dir ? t->def.working_dir : "~");
+    char *full = xasprintf("%s/%s", wd, p);
+    free(wd);
+    return full;
+}
+
+static void merge_doc_env(erun *r, json_t *doc_env, json_t *doc_groups)
+{
+    json_t *env = json_object_get(r->context, "env");
+    if (!json_is_object(env)) {
+        env = json_object();
+        json_object_set_new(r->context, "env", env);
+    }
+    json_t *wf = json_object_get(env, "workflow");
+    if (!json_is_array(wf)) {
+        wf = json_array();
+        json_object_set_new(env, "workflow", wf);
+    }
+    json_array_extend(wf, doc_env);
+    json_t *groups = json_object_get(r->context, "env_groups");
+    if (!json_is_object(groups)) {
+        groups = json_object();
+        json_object_set_new(r->context, "env_groups", groups);
+    }
+    json_object_update(groups, doc_groups);
+    r->context_dirty = true;
+}
+
+static const char SQL_INSERT_GENERATED[] =
+    "INSERT INTO tasks (run_id, idx, task_id, definition, state, generated_by)"
+    " VALUES (?1, ?2, ?3, ?4, 'pending', ?5)";
+
+static int insert_generated(engine *en, erun *r, size_t first, size_t gen, sh_err *e)
+{
+    sqlite3_stmt *s = store_stmt(en->st, SQL_INSERT_GENERATED, e);
+    if (!s)
+        return -1;
+    for (size_t i = first; i < r->n; i++) {
+        json_t *def = task_def_to_json(&r->t[i].def);
+        char *text = json_dumps(def, JSON_COMPACT);
+        json_decref(def);
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, r->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+        sqlite3_bind_text(s, 3, r->t[i].def.id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 4, text, -1, free);
+        sqlite3_bind_int64(s, 5, (sqlite3_int64)gen);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            return sh_err_set(e, SH_EINTERNAL, "store: appending generated task %s: %s",
+                              r->t[i].def.id, sqlite3_errmsg(store_db(en->st)));
+        if (store_add_event(en->st, time_now_us(), r->id, r->t[i].def.id, NULL, "pending",
+                            "generated", e) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Reads and validates the generator's file; on success appends its tasks as a
+ * batch.  Returns 0 (appended), 1 (bad file: *why set), -1 (store error). */
+int eng_append_generated(engine *en, erun *r, size_t gen, char **why, sh_err *e)
+{
+    char *path = generated_path(&r->t[gen]);
+    char *text = NULL;
+    size_t len = 0;
+    sh_err re = SH_ERR_INIT;
+    if (r->be->b->ops->read_file(r->be->b, path, &text, &len, &re) < 0) {
+        *why = xasprintf("generates_source %s: %s", path, re.msg);
+        free(path);
+        return 1;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, 0, &jerr);
+    free(text);
+    if (!doc) {
+        *why = xasprintf("generates_source %s: invalid JSON at line %d: %s", path, jerr.line,
+                         jerr.text);
+        free(path);
+        return 1;
+    }
+    task_def *fresh = NULL;
+    size_t nfresh = 0;
+    json_t *doc_env = NULL, *doc_groups = NULL;
+    char *where = xasprintf("generates_source %s", path);
+    sh_err ve = SH_ERR_INIT;
+    int rc = workflow_doc_parse(doc, where, &fresh, &nfresh, &doc_env, &doc_groups, &ve);
+    json_decref(doc);
+    free(where);
+    if (rc < 0) {
+        *why = xasprintf("generates_source %s: %s", path, ve.msg);
+        free(path);
+        return 1;
+    }
+    /* Validate old + new together; only the new tasks are expanded. */
+    size_t total = r->n + nfresh;
+    task_def *all = xmalloc((total ? total : 1) * sizeof *all);
+    for (size_t i = 0; i < r->n; i++)
+        all[i] = r->t[i].def;
+    memcpy(all + r->n, fresh, nfresh * sizeof *fresh);
+    if (dag_expand_and_validate(all, total, r->n, &ve) < 0) {
+        *why = xasprintf("generates_source %s: %s", path, ve.msg);
+        free(all);
+        task_def_free_array(fresh, nfresh);
+        json_decref(doc_env);
+        json_decref(doc_groups);
+        free(path);
+        return 1;
+    }
+    /* Generated tasks work where their generator worked: "~" (the default)
+     * becomes the generator's dir, relative dirs are taken from it. */
+    const char *base = r->t[gen].def.working_dir ? r->t[gen].def.working_dir : "~";
+    for (size_t i = r->n; i < total; i++) {
+        char *wd = all[i].working_dir;
+        if (!wd || !strcmp(wd, "~")) {
+            eng_set_str(&all[i].working_dir, base);
+        } else if (wd[0] != '/' && wd[0] != '~') {
+            char *joined = xasprintf("%s/%s", base, wd);
+            free(all[i].working_dir);
+            all[i].working_dir = joined;
+        }
+    }
+    size_t first = r->n;
+    if (total > r->cap) {
+        r->cap = total;
+        r->t = xrealloc(r->t, r->cap * sizeof *r->t);
+    }
+    for (size_t i = first; i < total; i++) {
+        memset(&r->t[i], 0, sizeof r->t[i]);
+        r->t[i].def = all[i];
+        r->t[i].generated_by = (int)gen;
+    }
+    r->n = total;
+    free(all);
+    free(fresh); /* the defs now belong to the run's tasks */
+    merge_doc_env(r, doc_env, doc_groups);
+    json_decref(doc_env);
+    json_decref(doc_groups);
+    free(path);
+    if (eng_erun_index(r, e) < 0)
+        return -1;
+    r->touched = true;
+    return insert_generated(en, r, first, gen, e);
+}
+

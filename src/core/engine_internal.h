@@ -1,0 +1,108 @@
+/* engine_internal.h - what the engine's files share: its in-memory model of
+ * the active runs and the functions that change it.  engine.c: lifecycle,
+ * ticks and waiting; engine_task.c: one task's transitions and their
+ * persistence; engine_load.c: loading runs, crash reconciliation, cancel;
+ * engine_poll.c: status queries, dep_failed cascade, retries;
+ * engine_generate.c: generates_source; engine_submit.c: fair submission. */
+#ifndef SCRIPTHUT_CORE_ENGINE_INTERNAL_H
+#define SCRIPTHUT_CORE_ENGINE_INTERNAL_H
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "core/dag.h"
+#include "core/engine.h"
+#include "core/model.h"
+
+#define DEFAULT_BACKEND_CAP 100
+#define PRUNE_EVERY_US (3600LL * 1000000)
+/* Local jobs the engine did not spawn (adopted after a restart) send no
+ * SIGCHLD, so the local backend is polled at least this often. */
+#define LOCAL_POLL_MS 1000
+
+typedef struct etask {
+    task_def def;
+    task_state state;
+    int attempt;
+    char *job_id, *tag, *out_path, *err_path, *error, *sched_state;
+    int64_t submitted_at, started_at, finished_at, retry_at;
+    int exit_code;
+    bool has_exit;
+    int generated_by;
+    uint32_t unmet;    /* deps not yet completed */
+    bool dirty;
+} etask;
+
+typedef struct erun {
+    char *id, *workflow, *backend_name, *log_dir;
+    int64_t created_at;
+    int max_concurrent;
+    json_t *context;
+    bool cancel_requested, cancel_done;
+    etask *t;
+    size_t n, cap;
+    dag_index dag;
+    uint32_t *roff, *ridx;          /* reverse deps: dependents of i */
+    const uint32_t **depp;          /* for run_status_derive */
+    uint32_t *ndep;
+    size_t active;
+    size_t scan_from;
+    run_status status;
+    struct ebackend *be;
+    bool touched, context_dirty;
+    bool log_dir_made;
+} erun;
+
+typedef struct ebackend {
+    char *name;
+    backend *b;
+    int cap;          /* max_concurrent */
+    int max_cpus;     /* 0: not counted */
+    size_t active;
+    int active_cpus;
+    bool local;
+} ebackend;
+
+struct engine {
+    store *st;
+    struct host *host;
+    char *data_dir;
+    double poll_interval;
+    int retention_days;
+    erun **runs;
+    size_t nruns, caprun;
+    ebackend **bes;
+    size_t nbes;
+    size_t rr;                /* where the next round-robin turn starts */
+    int64_t last_poll_ms;
+    int64_t last_prune_us;
+    int fifo_fd;
+    int sig_pipe[2];
+    bool need_poll;
+};
+
+void eng_set_str(char **dst, const char *v);
+const char *eng_jstr(json_t *o, const char *key);
+void eng_etask_free(etask *t);
+void eng_erun_free(erun *r);
+bool eng_blocks_dependents(task_state s);
+int eng_erun_index(erun *r, sh_err *e);
+void eng_bind_opt_text(sqlite3_stmt *s, int i, const char *v);
+void eng_bind_opt_time(sqlite3_stmt *s, int i, int64_t v);
+int eng_flush_task(engine *en, erun *r, size_t i, sh_err *e);
+int eng_save_attempt(engine *en, erun *r, size_t i, task_state attempt_state, sh_err *e);
+int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *detail, sh_err *e);
+int eng_finish_task(engine *en, erun *r, size_t i, task_state to, const char *error, const char *detail, sh_err *e);
+int eng_sync_runs(engine *en, sh_err *e);
+int eng_cancel_run(engine *en, erun *r, sh_err *e);
+int eng_append_generated(engine *en, erun *r, size_t gen, char **why, sh_err *e);
+int eng_poll_backend(engine *en, ebackend *eb, sh_err *e);
+int eng_cascade(engine *en, erun *r, sh_err *e);
+bool eng_task_ready(const etask *t, int64_t now);
+int eng_flush_run(engine *en, erun *r, sh_err *e);
+int eng_flush_all(engine *en, sh_err *e);
+int eng_tick_submit(engine *en, sh_err *e);
+
+#endif

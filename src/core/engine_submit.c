@@ -1,0 +1,325 @@
+/* engine_submit.c - choosing ready tasks fairly across runs within the caps,
+ * preparing their scripts, and submitting them exactly once. */
+#include "core/engine_internal.h"
+
+#include <stdlib.h>
+#include <errno.h>
+#include <string.h>
+
+#include "lua/host.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "util/sbuf.h"
+#include "util/timeutil.h"
+
+/* --- submission ------------------------------------------------------------------ */
+
+typedef struct pick {
+    erun *r;
+    size_t i;
+} pick;
+
+static char *log_path(const erun *r, const etask *t, const char *ext, const char *custom)
+{
+    if (custom && *custom) {
+        if (custom[0] == '/' || custom[0] == '~')
+            return fs_expand_home(custom);
+        char *wd = fs_expand_home(t->def.working_dir ? t->def.working_dir : "~");
+        char *p = xasprintf("%s/%s", wd, custom);
+        free(wd);
+        return p;
+    }
+    char *name = fs_encode_name(t->def.id);
+    char *p = t->attempt > 1 ? xasprintf("%s/%s.%d.%s", r->log_dir, name, t->attempt, ext)
+                             : xasprintf("%s/%s.%s", r->log_dir, name, ext);
+    free(name);
+    return p;
+}
+
+static json_t *seed_for(const erun *r)
+{
+    char created[ISO8601_LEN];
+    time_format_iso(r->created_at, created);
+    return json_pack("[[s,s],[s,s],[s,s],[s,s]]", "SCRIPTHUT_BACKEND", r->backend_name,
+                     "SCRIPTHUT_WORKFLOW", r->workflow, "SCRIPTHUT_RUN_ID", r->id,
+                     "SCRIPTHUT_CREATED_AT", created);
+}
+
+static json_t *run_prepare_context(const erun *r)
+{
+    json_t *c = json_object();
+    json_object_set(c, "backend", json_object_get(r->context, "backend"));
+    json_object_set_new(c, "seed", seed_for(r));
+    json_t *env = json_object_get(r->context, "env");
+    json_object_set_new(c, "env", env ? json_incref(env) : json_object());
+    json_t *groups = json_object_get(r->context, "env_groups");
+    json_object_set_new(c, "env_groups", groups ? json_incref(groups) : json_object());
+    json_t *stacks = json_object_get(r->context, "stacks");
+    json_object_set_new(c, "stacks", stacks ? json_incref(stacks) : json_object());
+    return c;
+}
+
+/* Chooses ready tasks for one backend: round-robin over runs, one task per
+ * run per turn, so a big run cannot starve a small one. */
+static size_t choose(engine *en, ebackend *eb, int64_t now, pick **out)
+{
+    size_t cap = 0, n = 0;
+    pick *picks = NULL;
+    size_t nr = en->nruns;
+    size_t *cursor = xcalloc(nr ? nr : 1, sizeof *cursor);
+    size_t *taken = xcalloc(nr ? nr : 1, sizeof *taken);
+    for (size_t k = 0; k < nr; k++)
+        cursor[k] = en->runs[k]->scan_from;
+    size_t bslots = eb->active < (size_t)eb->cap ? (size_t)eb->cap - eb->active : 0;
+    int cpus_used = eb->active_cpus;
+    bool progress = true;
+    size_t last_served = SIZE_MAX;
+    while (bslots > 0 && progress) {
+        progress = false;
+        for (size_t step = 0; step < nr && bslots > 0; step++) {
+            size_t k = (en->rr + step) % nr;
+            erun *r = en->runs[k];
+            if (r->be != eb || r->cancel_requested)
+                continue;
+            if (r->max_concurrent > 0 && r->active + taken[k] >= (size_t)r->max_concurrent)
+                continue;
+            while (cursor[k] < r->n && !eng_task_ready(&r->t[cursor[k]], now))
+                cursor[k]++;
+            if (cursor[k] >= r->n)
+                continue;
+            etask *t = &r->t[cursor[k]];
+            int cpus = t->def.cpus;
+            if (eb->max_cpus) {
+                if (cpus > eb->max_cpus)
+                    cpus = eb->max_cpus;
+                if (cpus_used + cpus > eb->max_cpus)
+                    continue; /* not enough free cpus now; try other runs */
+            }
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                picks = xrealloc(picks, cap * sizeof *picks);
+            }
+            picks[n].r = r;
+            picks[n++].i = cursor[k]++;
+            taken[k]++;
+            cpus_used += cpus;
+            bslots--;
+            progress = true;
+            last_served = k;
+        }
+    }
+    free(cursor);
+    free(taken);
+    /* The next turn starts after the run served last: when one slot frees
+     * at a time, runs take turns instead of the first run taking them all. */
+    if (last_served != SIZE_MAX)
+        en->rr = last_served + 1;
+    *out = picks;
+    return n;
+}
+
+static json_t *job_json(const erun *r, const etask *t)
+{
+    json_t *task = task_def_to_json(&t->def);
+    return json_pack("{s:s,s:o,s:s,s:i,s:s,s:s}", "run_id", r->id, "task", task, "tag", t->tag,
+                     "attempt", t->attempt, "out_path", t->out_path, "err_path", t->err_path);
+}
+
+/* Renders scripts for the picked tasks (one Lua call), marks each either
+ * submitting (with its tag and log paths) or failed. */
+static int prepare_picks(engine *en, pick *picks, size_t n, json_t **scripts, sh_err *e)
+{
+    json_t *runs = json_object();
+    json_t *jobs = json_array();
+    for (size_t k = 0; k < n; k++) {
+        erun *r = picks[k].r;
+        etask *t = &r->t[picks[k].i];
+        t->attempt++;
+        char *tag = xasprintf("sh-%s-%s-%d", r->id, t->def.id, t->attempt);
+        eng_set_str(&t->tag, tag);
+        free(tag);
+        free(t->out_path);
+        free(t->err_path);
+        t->out_path = log_path(r, t, "out", t->def.output_file);
+        t->err_path = log_path(r, t, "err", t->def.error_file);
+        if (!json_object_get(runs, r->id))
+            json_object_set_new(runs, r->id, run_prepare_context(r));
+        json_array_append_new(jobs, job_json(r, t));
+    }
+    json_t *batch = json_pack("{s:o,s:o,s:b}", "runs", runs, "jobs", jobs, "with_env", 0);
+    json_t *results = NULL;
+    sh_err he = SH_ERR_INIT;
+    int64_t t0 = time_monotonic_ms();
+    int hrc = host_prepare_jobs(en->host, batch, &results, &he);
+    log_debug("host_prepare_jobs: %zu jobs in %lld ms", n, (long long)(time_monotonic_ms() - t0));
+    json_decref(batch);
+    *scripts = json_array();
+    for (size_t k = 0; k < n; k++) {
+        erun *r = picks[k].r;
+        size_t i = picks[k].i;
+        etask *t = &r->t[i];
+        json_t *res = hrc == 0 ? json_array_get(results, k) : NULL;
+        const char *script = eng_jstr(res, "script");
+        json_t *warns = json_object_get(res, "warnings");
+        size_t w;
+        json_t *wv;
+        json_array_foreach(warns, w, wv)
+        {
+            if (store_add_event(en->st, time_now_us(), r->id, t->def.id, NULL, "warning",
+                                json_string_value(wv), e) < 0)
+                goto fail;
+        }
+        if (!script) {
+            const char *why = hrc < 0 ? he.msg : eng_jstr(res, "error");
+            char *err = xasprintf("preparing the job script failed: %s", why ? why : "no script");
+            int rc = eng_finish_task(en, r, i, TS_FAILED, err, NULL, e);
+            free(err);
+            json_array_append_new(*scripts, json_null());
+            if (rc < 0)
+                goto fail;
+            continue;
+        }
+        json_array_append_new(*scripts, json_string(script));
+        t->submitted_at = 0;
+        t->started_at = 0;
+        t->finished_at = 0;
+        t->has_exit = false;
+        eng_set_str(&t->job_id, NULL);
+        eng_set_str(&t->sched_state, NULL);
+        if (eng_transition(en, r, i, TS_SUBMITTING, t->tag, e) < 0)
+            goto fail;
+    }
+    json_decref(results);
+    return 0;
+fail:
+    json_decref(results);
+    return -1;
+}
+
+static int64_t parse_limit(const char *limit)
+{
+    int64_t secs = 0;
+    if (!limit || !*limit || time_parse_duration(limit, &secs) < 0)
+        return 0;
+    return secs;
+}
+
+static int submit_picks(engine *en, ebackend *eb, pick *picks, size_t n, json_t *scripts,
+                        sh_err *e)
+{
+    job_spec *specs = xcalloc(n ? n : 1, sizeof *specs);
+    size_t *which = xmalloc((n ? n : 1) * sizeof *which);
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++) {
+        const char *script = json_string_value(json_array_get(scripts, k));
+        if (!script)
+            continue;
+        erun *r = picks[k].r;
+        etask *t = &r->t[picks[k].i];
+        if (!r->log_dir_made) {
+            if (fs_mkdir_p(r->log_dir, 0700) < 0)
+                log_warn("run %s: cannot create log dir %s: %s", r->id, r->log_dir,
+                         strerror(errno));
+            else
+                r->log_dir_made = true;
+        }
+        job_spec *js = &specs[m];
+        js->tag = t->tag;
+        js->run_id = r->id;
+        js->task_id = t->def.id;
+        js->attempt = t->attempt;
+        js->script = script;
+        js->working_dir = t->def.working_dir ? t->def.working_dir : "~";
+        js->out_path = t->out_path;
+        js->err_path = t->err_path;
+        js->cpus = t->def.cpus;
+        js->time_limit_s = parse_limit(t->def.time_limit);
+        which[m++] = k;
+    }
+    char **ids = xcalloc(m ? m : 1, sizeof *ids);
+    sh_err *errs = xcalloc(m ? m : 1, sizeof *errs);
+    if (m)
+        eb->b->ops->submit(eb->b, m, specs, ids, errs);
+    int rc = 0;
+    int64_t now = time_now_us();
+    for (size_t j = 0; j < m && rc == 0; j++) {
+        erun *r = picks[which[j]].r;
+        size_t i = picks[which[j]].i;
+        etask *t = &r->t[i];
+        if (ids[j]) {
+            eng_set_str(&t->job_id, ids[j]);
+            t->submitted_at = now;
+            char *detail = xasprintf("job %s", ids[j]);
+            rc = eng_transition(en, r, i, TS_SUBMITTED, detail, e);
+            free(detail);
+        } else {
+            char *err = xasprintf("submission failed: %s", errs[j].msg);
+            rc = eng_finish_task(en, r, i, TS_FAILED, err, NULL, e);
+            free(err);
+        }
+    }
+    for (size_t j = 0; j < m; j++)
+        free(ids[j]);
+    free(ids);
+    free(errs);
+    free(specs);
+    free(which);
+    return rc;
+}
+
+/* Jobs prepared and submitted together.  Bounds the memory of one round
+ * (scripts, Lua tables, JSON) whatever the size of the run. */
+#define SUBMIT_CHUNK 2000
+
+/* Prepares and submits picks[0..n) of one backend in two transactions. */
+static int submit_chunk(engine *en, ebackend *eb, pick *picks, size_t n, sh_err *e)
+{
+    json_t *scripts = NULL;
+    int64_t t0 = time_monotonic_ms();
+    /* Phase 1: mark submitting and commit before the backend sees the job,
+     * so a crash between the two is reconciled by tag. */
+    if (prepare_picks(en, picks, n, &scripts, e) < 0) {
+        json_decref(scripts);
+        return -1;
+    }
+    int64_t t1 = time_monotonic_ms();
+    if (eng_flush_all(en, e) < 0 || store_commit(en->st, e) < 0) {
+        json_decref(scripts);
+        return -1;
+    }
+    int64_t t2 = time_monotonic_ms();
+    int rc = store_begin(en->st, e);
+    if (rc == 0)
+        rc = submit_picks(en, eb, picks, n, scripts, e);
+    log_debug("backend %s: %zu jobs: prepare %lld ms, mark submitting %lld ms, submit %lld ms",
+              eb->name, n, (long long)(t1 - t0), (long long)(t2 - t1),
+              (long long)(time_monotonic_ms() - t2));
+    json_decref(scripts);
+    return rc;
+}
+
+int eng_tick_submit(engine *en, sh_err *e)
+{
+    int64_t now = time_now_us();
+    for (size_t b = 0; b < en->nbes; b++) {
+        ebackend *eb = en->bes[b];
+        pick *picks = NULL;
+        size_t n = choose(en, eb, now, &picks);
+        int rc = 0;
+        for (size_t off = 0; off < n && rc == 0; off += SUBMIT_CHUNK) {
+            size_t len = n - off < SUBMIT_CHUNK ? n - off : SUBMIT_CHUNK;
+            rc = submit_chunk(en, eb, picks + off, len, e);
+            if (rc == 0 && off + len < n)
+                rc = eng_flush_all(en, e) < 0 || store_commit(en->st, e) < 0 ||
+                             store_begin(en->st, e) < 0
+                         ? -1
+                         : 0;
+        }
+        free(picks);
+        if (rc < 0)
+            return -1;
+        if (n)
+            en->need_poll = true;
+    }
+    return 0;
+}
