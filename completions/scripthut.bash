@@ -15,6 +15,9 @@ _scripthut_flags() {
     "run watch") echo "--interval --exit-status $common" ;;
     "run rerun") echo "--failed-only --watch --interval $common" ;;
     "run logs") echo "--error --tail --follow --interval $common" ;;
+    "stack check" | "stack delete") echo "--backend $common" ;;
+    "stack install") echo "--backend --rebuild --watch --interval $common" ;;
+    "stack gc") echo "--dry-run $common" ;;
     "lua") echo "-e --help" ;;
     *) echo "$common" ;;
     esac
@@ -22,6 +25,10 @@ _scripthut_flags() {
 
 _scripthut_workflows() {
     scripthut workflow list 2>/dev/null | awk 'NR > 1 && !/^No workflows/ { print $1 }'
+}
+
+_scripthut_stacks() {
+    scripthut stack list 2>/dev/null | awk 'NR > 1 && !/^No stacks/ { print $1 }'
 }
 
 _scripthut_runs() {
@@ -66,7 +73,7 @@ _scripthut() {
     esac
 
     if [ -z "$noun" ]; then
-        COMPREPLY=($(compgen -W "task workflow run backend status daemon lua --config --json
+        COMPREPLY=($(compgen -W "task workflow run stack backend status daemon lua --config --json
                                  --server --help --version" -- "$cur"))
         return
     fi
@@ -75,6 +82,7 @@ _scripthut() {
     task) verbs="run" ;;
     workflow) verbs="list view run" ;;
     run) verbs="list view watch cancel rerun delete logs" ;;
+    stack) verbs="list check install delete gc" ;;
     backend) verbs="list" ;;
     daemon) verbs="status start stop" ;;
     status) verb="-" ;;
@@ -97,6 +105,8 @@ _scripthut() {
         [ "$npos" -eq 0 ] && COMPREPLY=($(compgen -W "$(_scripthut_runs)" -- "$cur")) ;;
     "task run")
         COMPREPLY=($(compgen -c -- "$cur")) ;;
+    "stack check" | "stack install" | "stack delete" | "stack gc")
+        [ "$npos" -eq 0 ] && COMPREPLY=($(compgen -W "$(_scripthut_stacks)" -- "$cur")) ;;
     esac
 }
 

@@ -62,6 +62,23 @@ local function default_data_dir()
   return util.absolute("~/.local/share/scripthut")
 end
 
+-- How the CLI authenticates to a server (docs/cli.md, "Server mode"): a
+-- bearer token, a Cloudflare Access service token, or an Access token.
+local CLI_AUTH_SCHEMA = {
+  { "token", check.nonempty_string },
+  { "cf_client_id", check.nonempty_string },
+  { "cf_client_secret", check.nonempty_string },
+  { "cf_access_token", check.nonempty_string },
+}
+
+local function cli_auth_check(v)
+  local out, err = check.fields(v, CLI_AUTH_SCHEMA, "cli_auth.")
+  if not out then
+    return nil, err, true
+  end
+  return out
+end
+
 local function settings_schema(dir)
   return {
     { "data_dir", path_in(dir), default = default_data_dir },
@@ -74,6 +91,7 @@ local function settings_schema(dir)
     { "server_host", check.nonempty_string, default = "127.0.0.1" },
     { "server_port", check.port, default = 8000 },
     { "api_token", check.nonempty_string },
+    { "cli_auth", cli_auth_check },
   }
 end
 

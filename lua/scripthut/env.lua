@@ -12,6 +12,7 @@
 -- and `${STACK_DIR}` in a stack's init is left for the shell to expand.
 local util = require "scripthut.util"
 local check = require "scripthut.check"
+local stackmod = require "scripthut.stack"
 
 local M = {}
 
@@ -277,9 +278,7 @@ local function stack_init(stack, name)
     return nil
   end
   if type(stack.hash) == "string" and stack.hash ~= "" then
-    local cache = type(stack.cache_dir) == "string" and stack.cache_dir
-      or "~/.cache/scripthut/stacks"
-    local dir = ("%s/%s/%s"):format(cache:gsub("/+$", ""), name, stack.hash)
+    local dir = stackmod.dir({ name = name, cache_dir = stack.cache_dir, hash = stack.hash })
     return init, ("export STACK_DIR=%s\n"):format(util.shell_quote_path(dir))
   end
   return init

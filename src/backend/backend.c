@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "transport/transport.h"
 #include "util/sbuf.h"
 
 typedef int (*backend_init_fn)(backend *b, sh_err *e);
@@ -58,6 +59,7 @@ void backend_destroy(backend *b)
         return;
     if (b->ops && b->ops->destroy)
         b->ops->destroy(b);
+    transport_free(b->tr);
     json_decref(b->config);
     free(b->data_dir);
     free(b->name);

@@ -18,6 +18,8 @@
 
 #include "util/err.h"
 
+struct transport;
+
 typedef struct job_spec {
     const char *tag;           /* sh-<run>-<task>-<attempt>, unique per attempt */
     const char *run_id;
@@ -88,6 +90,9 @@ struct backend {
     char *name;
     json_t *config;       /* the backend's normalised config object (owned reference) */
     char *data_dir;       /* scripthut's data dir (spool for the local backend) */
+    /* The machine the jobs run on, for direct commands (stack check, delete,
+     * gc); owned, freed by backend_destroy.  NULL when there is none (noop). */
+    struct transport *tr;
     void *impl;
 };
 

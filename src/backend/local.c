@@ -30,6 +30,7 @@
 
 #include "backend/backend.h"
 #include "backend/local_spool.h"
+#include "transport/transport.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/sbuf.h"
@@ -522,5 +523,6 @@ int backend_local_init(backend *b, sh_err *e)
     lb->login_shell = json_is_true(json_object_get(b->config, "login_shell"));
     b->impl = lb;
     b->ops = &local_ops;
+    b->tr = transport_local_new();
     return 0;
 }

@@ -122,6 +122,12 @@ int cmd_daemon_start(cli_ctx *c, int argc, char **argv);
 int cmd_daemon_stop(cli_ctx *c, int argc, char **argv);
 int cmd_daemon_run(cli_ctx *c, int argc, char **argv);
 int cmd_lua(cli_ctx *c, int argc, char **argv);
+int cmd_stack_list(cli_ctx *c, int argc, char **argv);
+int cmd_stack_check(cli_ctx *c, int argc, char **argv);
+int cmd_stack_install(cli_ctx *c, int argc, char **argv);
+int cmd_stack_delete(cli_ctx *c, int argc, char **argv);
+int cmd_stack_gc(cli_ctx *c, int argc, char **argv);
+int cmd_serve(cli_ctx *c, int argc, char **argv);
 
 /* --- after a submission (cmd_run.c) ------------------------------------ */
 

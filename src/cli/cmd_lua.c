@@ -1,5 +1,6 @@
 /* cmd_lua.c - `scripthut lua [FILE [ARGS...]] | lua -e CODE [ARGS...]`: run a
- * Lua script unsandboxed with the scripthut module available (host.h).
+ * Lua script unsandboxed with the scripthut module available (host.h); with
+ * no script on a terminal, the interactive prompt (host_repl).
  *
  * The script gets `arg` as the standalone lua interpreter sets it: arg[0] is
  * the script ("-e" for code, "-" for stdin), arg[1..] its arguments.  Flags
@@ -10,7 +11,10 @@
 
 #include "cli/cli_internal.h"
 #include "lua/host.h"
+#include "util/fsutil.h"
 #include "util/sbuf.h"
+
+#define LUA_HISTORY_FILE "lua_history"
 
 /* Reads all of stdin (a piped script). NULL on a read error. */
 static char *read_stdin(void)
@@ -27,26 +31,80 @@ static char *read_stdin(void)
     return sbuf_detach(&b);
 }
 
-static int run_script(const char *path, const char *code, int argc, char **argv)
+/* A host with the scripthut module connected the way this command line
+ * says (--config, --server), or NULL after printing the error. */
+static host *script_host(cli_ctx *c)
 {
     sh_err e = SH_ERR_INIT;
     host *h = host_new(&e);
+    if (h && host_enable_scripthut(h, c->config_path, c->server, &e) != 0) {
+        host_free(h);
+        h = NULL;
+    }
     if (!h)
-        return cli_fail(&e);
+        cli_fail(&e);
+    return h;
+}
+
+static int run_script(cli_ctx *c, const char *path, const char *code, int argc, char **argv)
+{
+    host *h = script_host(c);
+    if (!h)
+        return EXIT_ERROR;
     int status = host_run_script(h, path, code, argc, argv);
     host_free(h);
     fflush(stdout);
     return status;
 }
 
+/* The data dir of the config (settings.data_dir), or the default one when
+ * the config does not load: the prompt must start even with a broken
+ * config, which is often why one opens it. */
+static char *data_dir_for_history(const char *config_path)
+{
+    sh_err e = SH_ERR_INIT;
+    json_t *config = NULL;
+    char *dir = NULL;
+    host *h = host_new(&e);
+    if (h && host_load_config(h, config_path, &config, &e) == 0) {
+        const char *d =
+            json_string_value(json_object_get(json_object_get(config, "settings"), "data_dir"));
+        dir = d ? fs_expand_home(d) : NULL;
+    }
+    json_decref(config);
+    host_free(h);
+    if (dir)
+        return dir;
+    const char *xdg = getenv("XDG_DATA_HOME");
+    if (xdg && xdg[0] == '/')
+        return xasprintf("%s/scripthut", xdg);
+    const char *home = getenv("HOME");
+    return home && *home ? xasprintf("%s/.local/share/scripthut", home) : NULL;
+}
+
+static int run_repl(cli_ctx *c)
+{
+    char *dir = data_dir_for_history(c->config_path);
+    char *history = NULL;
+    if (dir && fs_mkdir_p(dir, 0700) == 0)
+        history = xasprintf("%s/%s", dir, LUA_HISTORY_FILE);
+    free(dir);
+    host *h = script_host(c);
+    int status = h ? host_repl(h, history) : EXIT_ERROR;
+    host_free(h);
+    free(history);
+    fflush(stdout);
+    return status;
+}
+
 int cmd_lua(cli_ctx *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
     const char *code = NULL;
     int opt, rc;
     cli_getopt_begin();
     /* '+': stop at the first non-flag, the script; the rest is its args. */
-    while ((opt = getopt_long(argc, argv, "+:e:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+:c:e:h", opts, NULL)) != -1) {
         if (opt == 'e')
             code = optarg;
         else if ((rc = cli_common_flag(c, opt, argv)) != CLI_CONTINUE)
@@ -61,24 +119,21 @@ int cmd_lua(cli_ctx *c, int argc, char **argv)
         sargv[0] = script_argv0;
         for (int i = 0; i < nargs; i++)
             sargv[i + 1] = args[i];
-        rc = run_script(NULL, code, nargs + 1, sargv);
+        rc = run_script(c, NULL, code, nargs + 1, sargv);
         free(sargv);
         return rc;
     }
     if (nargs > 0)
-        return run_script(args[0], NULL, nargs, args);
-    if (isatty(STDIN_FILENO)) {
-        cli_error("the interactive Lua prompt is not available yet; run a script with "
-                  "'scripthut lua FILE [ARGS...]', 'scripthut lua -e CODE', or pipe one in");
-        return EXIT_ERROR;
-    }
+        return run_script(c, args[0], NULL, nargs, args);
+    if (isatty(STDIN_FILENO))
+        return run_repl(c);
     char *script = read_stdin();
     if (!script) {
         cli_error("lua: cannot read the script from stdin");
         return EXIT_ERROR;
     }
     char *stdin_argv[] = {"-", NULL};
-    rc = run_script(NULL, script, 1, stdin_argv);
+    rc = run_script(c, NULL, script, 1, stdin_argv);
     free(script);
     return rc;
 }

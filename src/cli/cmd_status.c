@@ -51,6 +51,24 @@ static json_t *run_counts(cli_client *cl, json_t *report)
     return counts;
 }
 
+/* Server mode: what the server says about itself (GET /api/v1/health). */
+static json_t *server_report(cli_ctx *c, json_t *r)
+{
+    json_t *health = NULL;
+    sh_err e = SH_ERR_INIT;
+    if (client_health(c->client, &health, &e) != 0) {
+        json_object_set_new(r, "config_error", json_string(e.msg));
+        return r;
+    }
+    json_object_set(r, "config_error", json_object_get(health, "config_error"));
+    json_object_set(r, "data_dir", json_object_get(health, "data_dir"));
+    json_object_set(r, "engine", json_object_get(health, "engine"));
+    json_object_set(r, "backends", json_object_get(health, "backends"));
+    json_decref(health);
+    json_object_set_new(r, "runs", run_counts(c->client, r));
+    return r;
+}
+
 static json_t *build_report(cli_ctx *c)
 {
     json_t *r = json_pack("{s:s,s:n,s:n,s:n,s:n,s:n,s:n,s:[],s:n}", "version",
@@ -64,6 +82,8 @@ static json_t *build_report(cli_ctx *c)
     svc *s = client_local_service(c->client);
     json_object_set_new(r, "server", json_string(client_server(c->client)));
     json_object_set_new(r, "server_source", json_string(client_server_source(c->client)));
+    if (!s)
+        return server_report(c, r);
     json_object_set(r, "config_files", json_object_get(svc_config(s), "files"));
     json_object_set_new(r, "data_dir", json_string(svc_data_dir(s)));
     json_t *engine = NULL;

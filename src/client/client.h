@@ -3,8 +3,9 @@
  * The transport is chosen once per invocation (DESIGN §1): --server URL, then
  * $SCRIPTHUT_SERVER, then settings.cli_server, then local; `--server local`
  * forces local.  Local mode forwards each call to the service (core/service.h)
- * in process.  Server mode (libcurl against /api/v1) will implement the same
- * calls; until it exists, choosing a server is an error that says so.
+ * in process.  Server mode (libcurl against /api/v1, server_mode.c) makes the
+ * same calls over HTTP; names only the client's config defines are resolved
+ * here and sent resolved (DESIGN §1).
  *
  * Every call returns 0, or -1 with e set; JSON results are new references in
  * the API's shapes (spec/original-cli-api.md §7), so commands never care which
@@ -49,6 +50,18 @@ int client_run_events(cli_client *cl, const char *run_id, long long after, json_
 int client_task_log(cli_client *cl, const char *run_id, const char *task_id, bool error_log,
                     long tail_lines, char **content, sh_err *e);
 int client_backend_list(cli_client *cl, json_t **out, sh_err *e);
+/* Server mode only: GET /api/v1/health (for `status`). */
+int client_health(cli_client *cl, json_t **out, sh_err *e);
+
+/* Stacks (core/service.h, svc_stack_*). */
+int client_stack_list(cli_client *cl, json_t **out, sh_err *e);
+int client_stack_check(cli_client *cl, const char *name, const char *backend, json_t **out,
+                       sh_err *e);
+int client_stack_install(cli_client *cl, const char *name, const char *backend, bool rebuild,
+                         json_t **summary, sh_err *e);
+int client_stack_delete(cli_client *cl, const char *name, const char *backend, json_t **out,
+                        sh_err *e);
+int client_stack_gc(cli_client *cl, const char *name, bool dry_run, json_t **out, sh_err *e);
 
 /* Engine participation for --watch / --follow.  Local mode: try to become the
  * engine (idempotent), run its ticks while waiting, and release at the end

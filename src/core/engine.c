@@ -74,6 +74,18 @@ void eng_erun_free(erun *r)
     free(r);
 }
 
+/* A path a task names (generates_source, output_file): absolute or ~ as
+ * given, anything else relative to the task's working dir.  Caller frees. */
+char *eng_task_path(const etask *t, const char *p)
+{
+    if (p[0] == '/' || p[0] == '~')
+        return fs_expand_home(p);
+    char *wd = fs_expand_home(t->def.working_dir ? t->def.working_dir : "~");
+    char *full = xasprintf("%s/%s", wd, p);
+    free(wd);
+    return full;
+}
+
 bool eng_blocks_dependents(task_state s)
 {
     return s == TS_FAILED || s == TS_DEP_FAILED || s == TS_CANCELLED;

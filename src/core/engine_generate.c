@@ -11,17 +11,6 @@
 
 /* --- generates_source ----------------------------------------------------------- */
 
-static char *generated_path(const etask *t)
-{
-    const char *p = t->def.generates_source;
-    if (p[0] == '/' || p[0] == '~')
-        return fs_expand_home(p);
-    char *wd = fs_expand_home(t->def.working_dir ? t->def.working_dir : "~");
-    char *full = xasprintf("%s/%s", wd, p);
-    free(wd);
-    return full;
-}
-
 static void merge_doc_env(erun *r, json_t *doc_env, json_t *doc_groups)
 {
     json_t *env = json_object_get(r->context, "env");
@@ -77,7 +66,7 @@ static int insert_generated(engine *en, erun *r, size_t first, size_t gen, sh_er
  * batch.  Returns 0 (appended), 1 (bad file: *why set), -1 (store error). */
 int eng_append_generated(engine *en, erun *r, size_t gen, char **why, sh_err *e)
 {
-    char *path = generated_path(&r->t[gen]);
+    char *path = eng_task_path(&r->t[gen], r->t[gen].def.generates_source);
     char *text = NULL;
     size_t len = 0;
     sh_err re = SH_ERR_INIT;

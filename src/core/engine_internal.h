@@ -87,6 +87,7 @@ void eng_set_str(char **dst, const char *v);
 const char *eng_jstr(json_t *o, const char *key);
 void eng_etask_free(etask *t);
 void eng_erun_free(erun *r);
+char *eng_task_path(const etask *t, const char *p);
 bool eng_blocks_dependents(task_state s);
 int eng_erun_index(erun *r, sh_err *e);
 void eng_bind_opt_text(sqlite3_stmt *s, int i, const char *v);

@@ -21,14 +21,8 @@ typedef struct pick {
 
 static char *log_path(const erun *r, const etask *t, const char *ext, const char *custom)
 {
-    if (custom && *custom) {
-        if (custom[0] == '/' || custom[0] == '~')
-            return fs_expand_home(custom);
-        char *wd = fs_expand_home(t->def.working_dir ? t->def.working_dir : "~");
-        char *p = xasprintf("%s/%s", wd, custom);
-        free(wd);
-        return p;
-    }
+    if (custom && *custom)
+        return eng_task_path(t, custom);
     char *name = fs_encode_name(t->def.id);
     char *p = t->attempt > 1 ? xasprintf("%s/%s.%d.%s", r->log_dir, name, t->attempt, ext)
                              : xasprintf("%s/%s.%s", r->log_dir, name, ext);

@@ -15,6 +15,7 @@
 #include "core/dag.h"
 #include "core/engine.h"
 #include "core/model.h"
+#include "core/stack.h"
 #include "core/store.h"
 #include "lua/host.h"
 #include "util/fsutil.h"
@@ -50,6 +51,9 @@ int svc_open(const char *explicit_config, svc **out, sh_err *e)
         goto fail;
     if (host_load_config(s->host, explicit_config, &s->config, e) < 0)
         goto fail;
+    /* Stacks get their identity hash here, so every run's frozen context
+     * (and env.lua's STACK_DIR) carries it. */
+    stack_hash_all(json_object_get(s->config, "stacks"), false);
     const char *dd = jstr(settings(s), "data_dir");
     if (!dd)
         dd = "~/.local/share/scripthut";
@@ -254,10 +258,14 @@ int svc_submit(svc *s, const char *workflow_name, const char *backend_name, json
 {
     task_def *tasks = NULL;
     size_t n = 0;
-    json_t *doc_env = NULL, *doc_groups = NULL;
+    json_t *doc_env = NULL, *doc_groups = NULL, *with_installs = NULL;
+    if (svc_stack_add_installs(s, workflow_name, backend_name, doc, &with_installs, e) < 0)
+        return svc_done(s, -1);
     char *where = xasprintf("workflow '%s'", workflow_name);
-    int rc = workflow_doc_parse(doc, where, &tasks, &n, &doc_env, &doc_groups, e);
+    int rc = workflow_doc_parse(with_installs ? with_installs : doc, where, &tasks, &n, &doc_env,
+                                &doc_groups, e);
     free(where);
+    json_decref(with_installs);
     if (rc < 0)
         return svc_done(s, -1);
     rc = dag_expand_and_validate(tasks, n, 0, e);
@@ -517,6 +525,11 @@ int svc_run_events(svc *s, const char *run_id, long long after, json_t **out, sh
         json_decref(sum);
     }
     return svc_done(s, store_events_json(s->st, run_id, after, out, e));
+}
+
+int svc_events_last_seq(svc *s, long long *out, sh_err *e)
+{
+    return svc_done(s, store_events_last_seq(s->st, out, e));
 }
 
 /* Keeps the last `lines` lines of text (a trailing newline does not count as

@@ -64,6 +64,9 @@ int svc_run_delete(svc *s, const char *run_id, sh_err *e);
 /* Events (state transitions) of a run after sequence number `after`:
  * {"events": [{"seq","ts","run_id","task_id","from","to","detail"}], "last_seq": n} */
 int svc_run_events(svc *s, const char *run_id, long long after, json_t **out, sh_err *e);
+/* The newest event's sequence number (0 when none): where a new live feed
+ * (SSE without Last-Event-ID) starts. */
+int svc_events_last_seq(svc *s, long long *out, sh_err *e);
 
 /* A task's log: which = "output" | "error"; tail_lines <= 0 = whole file.
  * 404 unknown run/task, 422 "Task has not been submitted yet". */
@@ -72,6 +75,27 @@ int svc_task_log(svc *s, const char *run_id, const char *task_id, const char *wh
 
 /* {"backends": [{"name","type","connected","max_concurrent", ...}]} */
 int svc_backend_list(svc *s, json_t **out, sh_err *e);
+
+/* --- stacks (service_stacks.c, docs/stacks.md) ------------------------ */
+
+/* {"stacks": [stack objects of the config, each with its "hash"]} */
+int svc_stack_list(svc *s, json_t **out, sh_err *e);
+/* {"checks": [{"stack","backend","status": {name, backend, state, hash, path,
+ *  last_built, size_bytes, error, locked} | null, "note"}]}: one row per stack
+ * (or just `name`) and backend (or just `backend`).  404 for an unknown name. */
+int svc_stack_check(svc *s, const char *name, const char *backend, json_t **out, sh_err *e);
+/* Submits the install of stack `name` as a one-task run labelled _stack/<name>
+ * (task install-<hash8>) on `backend` (NULL: the stack's only backend, else
+ * local).  Nothing is stored on error.  *summary = run summary. */
+int svc_stack_install(svc *s, const char *name, const char *backend, bool rebuild,
+                      json_t **summary, sh_err *e);
+/* Removes <cache_dir>/<name> (every hash) on the backend(s), then checks
+ * again: {"deleted": [rows as in check, "note" = the failure]}. */
+int svc_stack_delete(svc *s, const char *name, const char *backend, json_t **out, sh_err *e);
+/* Removes every hash dir of the stack(s) but the current one and those an
+ * active run uses: {"dry_run": b, "gc": [{"stack","backend","hash","action",
+ * "reason"} | {"stack","backend","note"}]}. */
+int svc_stack_gc(svc *s, const char *name, bool dry_run, json_t **out, sh_err *e);
 
 /* --- engine ownership ------------------------------------------------- */
 

@@ -518,6 +518,32 @@ static const char SQL_ATTEMPTS[] =
     " exit_code, error, out_path, err_path FROM attempts WHERE run_id = ?1"
     " ORDER BY idx, attempt";
 
+/* Where an attempt's fields are in a row: the attempts table and the task
+ * row (for the attempt in flight) hold the same fields in other columns. */
+typedef struct attempt_cols {
+    int attempt, tag, job_id, status, submitted, started, finished, exit_code, error, out, err;
+} attempt_cols;
+
+static json_t *attempt_from_row(sqlite3_stmt *s, const attempt_cols *c)
+{
+    json_t *a = json_object();
+    json_object_set_new(a, "attempt", col_int_json(s, c->attempt));
+    json_object_set_new(a, "tag", col_text_json(s, c->tag));
+    json_object_set_new(a, "job_id", col_text_json(s, c->job_id));
+    json_object_set_new(a, "status", col_text_json(s, c->status));
+    json_object_set_new(a, "submitted_at", col_time_json(s, c->submitted));
+    json_object_set_new(a, "started_at", col_time_json(s, c->started));
+    json_object_set_new(a, "finished_at", col_time_json(s, c->finished));
+    json_object_set_new(a, "exit_code", col_int_json(s, c->exit_code));
+    json_object_set_new(a, "error", col_text_json(s, c->error));
+    json_object_set_new(a, "output_path", col_text_json(s, c->out));
+    json_object_set_new(a, "error_path", col_text_json(s, c->err));
+    return a;
+}
+
+static const attempt_cols ATTEMPT_TABLE_COLS = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+static const attempt_cols TASK_ROW_COLS = {9, 13, 3, 2, 4, 5, 6, 10, 7, 11, 12};
+
 static json_t *attempts_by_task(store *st, const char *run_id, size_t n, sh_err *e)
 {
     json_t *per = json_array();
@@ -533,18 +559,7 @@ static json_t *attempts_by_task(store *st, const char *run_id, size_t n, sh_err 
         size_t idx = (size_t)sqlite3_column_int64(s, 0);
         if (idx >= n)
             continue;
-        json_t *a = json_object();
-        json_object_set_new(a, "attempt", col_int_json(s, 1));
-        json_object_set_new(a, "tag", col_text_json(s, 2));
-        json_object_set_new(a, "job_id", col_text_json(s, 3));
-        json_object_set_new(a, "status", col_text_json(s, 4));
-        json_object_set_new(a, "submitted_at", col_time_json(s, 5));
-        json_object_set_new(a, "started_at", col_time_json(s, 6));
-        json_object_set_new(a, "finished_at", col_time_json(s, 7));
-        json_object_set_new(a, "exit_code", col_int_json(s, 8));
-        json_object_set_new(a, "error", col_text_json(s, 9));
-        json_object_set_new(a, "output_path", col_text_json(s, 10));
-        json_object_set_new(a, "error_path", col_text_json(s, 11));
+        json_t *a = attempt_from_row(s, &ATTEMPT_TABLE_COLS);
         json_array_append_new(json_array_get(per, idx), a);
     }
     return per;
@@ -558,19 +573,7 @@ static json_t *current_attempt(sqlite3_stmt *s, json_t *attempts)
     json_t *last = json_array_get(attempts, json_array_size(attempts) - 1);
     if (attempt <= 0 || (last && json_integer_value(json_object_get(last, "attempt")) >= attempt))
         return NULL;
-    json_t *a = json_object();
-    json_object_set_new(a, "attempt", json_integer(attempt));
-    json_object_set_new(a, "tag", col_text_json(s, 13));
-    json_object_set_new(a, "job_id", col_text_json(s, 3));
-    json_object_set_new(a, "status", col_text_json(s, 2));
-    json_object_set_new(a, "submitted_at", col_time_json(s, 4));
-    json_object_set_new(a, "started_at", col_time_json(s, 5));
-    json_object_set_new(a, "finished_at", col_time_json(s, 6));
-    json_object_set_new(a, "exit_code", col_int_json(s, 10));
-    json_object_set_new(a, "error", col_text_json(s, 7));
-    json_object_set_new(a, "output_path", col_text_json(s, 11));
-    json_object_set_new(a, "error_path", col_text_json(s, 12));
-    return a;
+    return attempt_from_row(s, &TASK_ROW_COLS);
 }
 
 static json_t *item_from_row(sqlite3_stmt *s, json_t *attempts)
@@ -672,6 +675,17 @@ int store_events_json(store *st, const char *run_id, long long after, json_t **o
         json_array_append_new(events, ev);
     }
     *out = json_pack("{s:o,s:I}", "events", events, "last_seq", (json_int_t)last);
+    return 0;
+}
+
+static const char SQL_EVENTS_LAST_SEQ[] = "SELECT COALESCE(MAX(seq), 0) FROM events";
+
+int store_events_last_seq(store *st, long long *out, sh_err *e)
+{
+    sqlite3_stmt *s = store_stmt(st, SQL_EVENTS_LAST_SEQ, e);
+    if (!s)
+        return -1;
+    *out = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     return 0;
 }
 

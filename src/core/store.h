@@ -69,6 +69,8 @@ int store_run_summary_json(store *st, const char *run_id, json_t **out, sh_err *
 int store_run_list_json(store *st, int limit, const char *workflow, json_t **out, sh_err *e);
 int store_run_detail_json(store *st, const char *run_id, json_t **out, sh_err *e);
 int store_events_json(store *st, const char *run_id, long long after, json_t **out, sh_err *e);
+/* The sequence number of the newest event (0 when there is none). */
+int store_events_last_seq(store *st, long long *out, sh_err *e);
 
 /* Run fields used by the service. 404 if unknown. Caller frees strings / decrefs. */
 typedef struct store_run_info {

@@ -333,7 +333,7 @@ static bool host_is_error_object(lua_State *L, int idx)
 
 /* Message handler: error objects (validation errors) pass through without a
  * traceback; anything else gets one. */
-static int host_msgh(lua_State *L)
+int host_msgh(lua_State *L)
 {
     if (host_is_error_object(L, 1))
         return 1;
@@ -570,6 +570,22 @@ int host_prepare_jobs(host *h, json_t *batch, json_t **results, sh_err *e)
     lua_pop(h->L, 1);
     lua_gc(h->L, LUA_GCCOLLECT, 0);
     return *results ? 0 : -1;
+}
+
+int host_stack_script(host *h, const char *fn, json_t *args, char **script, sh_err *e)
+{
+    *script = NULL;
+    struct invoke inv = {"scripthut.stack", fn, LUA_NOREF, args};
+    if (host_invoke(h, &inv, false, SH_EINTERNAL, e))
+        return -1;
+    const char *text = lua_tostring(h->L, -1);
+    if (text)
+        *script = xstrdup(text);
+    else
+        sh_err_set(e, SH_EINTERNAL, "scripthut.stack.%s returned %s, expected the script text",
+                   fn, luaL_typename(h->L, -1));
+    lua_pop(h->L, 1);
+    return *script ? 0 : -1;
 }
 
 /* ---- scripts ----------------------------------------------------------- */

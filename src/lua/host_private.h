@@ -68,7 +68,17 @@ json_t *luajson_to(lua_State *L, int idx, const char *root, sh_err *e);
 /* Creates the marker metatables in the registry (idempotent). */
 void luajson_init(lua_State *L);
 
+/* Message handler for lua_pcall: error objects pass through, anything else
+ * gets a traceback (host.c). */
+int host_msgh(lua_State *L);
+
+/* A userdata owning v until a conversion to Lua is done (it decrefs *box on
+ * __gc), so a memory error in the middle cannot leak v; set *box = NULL once
+ * v is released (mod_util.c). */
+json_t **util_json_box(lua_State *L, json_t *v);
+
 int luaopen_scripthut_util(lua_State *L);
 int luaopen_scripthut_runtime(lua_State *L);
+int luaopen_scripthut(lua_State *L);  /* the API of `scripthut lua` (mod_scripthut.c) */
 
 #endif

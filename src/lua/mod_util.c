@@ -95,7 +95,7 @@ static int util_json_box_gc(lua_State *L)
     return 0;
 }
 
-static json_t **util_json_box(lua_State *L, json_t *v)
+json_t **util_json_box(lua_State *L, json_t *v)
 {
     json_t **box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = v;

@@ -35,14 +35,11 @@ newest_run() {
     assert_contains "--config PATH"
 }
 
-@test "--server with a URL is refused until server mode exists" {
-    run --separate-stderr sh --server http://example.invalid run list
+@test "--server local forces local mode whatever SCRIPTHUT_SERVER says" {
+    SCRIPTHUT_SERVER=http://127.0.0.1:1 run --separate-stderr sh run list
     assert_status 1
-    assert_stderr_contains "Error: server mode is not available yet"
-    SCRIPTHUT_SERVER=http://example.invalid run --separate-stderr sh run list
-    assert_status 1
-    assert_stderr_contains "use --server local"
-    SCRIPTHUT_SERVER=http://example.invalid run sh run list --server local
+    assert_stderr_contains "Error: could not reach the server at http://127.0.0.1:1"
+    SCRIPTHUT_SERVER=http://127.0.0.1:1 run sh run list --server local
     assert_status 0
 }
 

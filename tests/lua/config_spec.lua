@@ -38,6 +38,7 @@ describe("config defaults", function()
       data_dir = home .. "/.local/share/scripthut", poll_interval = 60, retention_days = 30,
       max_concurrent = 100, lua_instruction_limit = 1000000000, lua_memory_limit_mb = 2048,
       cli_server = NULL, server_host = "127.0.0.1", server_port = 8000, api_token = NULL,
+      cli_auth = NULL,
     }, c.settings)
     assert.are.equal(1, #c.backends)
     local b = c.backends[1]

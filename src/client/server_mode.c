@@ -1,0 +1,299 @@
+/* server_mode.c - every call of client.h against a scripthut server
+ * (docs/api.md), returning the same JSON as local mode so commands print the
+ * same thing either way. */
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/client_internal.h"
+#include "lua/host.h"
+#include "util/sbuf.h"
+
+/* A request path with escaped segments: seg may be NULL to stop early. */
+static char *path3(const char *a, const char *seg1, const char *b, const char *seg2,
+                   const char *c)
+{
+    sbuf p = SBUF_INIT;
+    sbuf_puts(&p, a);
+    if (seg1) {
+        char *s = remote_escape(seg1);
+        sbuf_puts(&p, s);
+        free(s);
+    }
+    if (b)
+        sbuf_puts(&p, b);
+    if (seg2) {
+        char *s = remote_escape(seg2);
+        sbuf_puts(&p, s);
+        free(s);
+    }
+    if (c)
+        sbuf_puts(&p, c);
+    return sbuf_detach(&p);
+}
+
+/* Appends "?k=v" or "&k=v" (value escaped); NULL values are skipped. */
+static void query_add(sbuf *p, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    char *v = remote_escape(value);
+    sbuf_printf(p, "%c%s=%s", strchr(sbuf_cstr(p), '?') ? '&' : '?', key, v);
+    free(v);
+}
+
+static int get(cli_client *cl, char *path, json_t **out, sh_err *e)
+{
+    int rc = remote_call(cl->rm, "GET", path, NULL, out, e);
+    free(path);
+    return rc;
+}
+
+static int send_json(cli_client *cl, const char *method, char *path, json_t *body,
+                     json_t **out, sh_err *e)
+{
+    int rc = remote_call(cl->rm, method, path, body, out, e);
+    free(path);
+    return rc;
+}
+
+/* --- submissions --------------------------------------------------------------- */
+
+/* The body for a resolved task list: {"tasks", "env", "env_groups"} of the
+ * workflow document plus backend and the extra fields. */
+static json_t *submission_body(json_t *doc, const char *backend)
+{
+    json_t *body = json_object();
+    const char *keys[] = {"tasks", "env", "env_groups"};
+    for (size_t i = 0; i < 3; i++)
+        if (json_object_get(doc, keys[i]))
+            json_object_set(body, keys[i], json_object_get(doc, keys[i]));
+    if (backend)
+        json_object_set_new(body, "backend", json_string(backend));
+    return body;
+}
+
+int sm_submit(cli_client *cl, const char *run_name, const char *backend, json_t *doc,
+              json_t **summary, sh_err *e)
+{
+    json_t *body = submission_body(doc, backend);
+    json_object_set_new(body, "run_name", json_string(run_name));
+    int rc = send_json(cl, "POST", xstrdup("/tasks/run"), body, summary, e);
+    json_decref(body);
+    return rc;
+}
+
+static json_t *local_workflow(cli_client *cl, const char *name)
+{
+    size_t i;
+    json_t *wf;
+    json_array_foreach(json_object_get(cl->config, "workflows"), i, wf) {
+        const char *n = json_string_value(json_object_get(wf, "name"));
+        if (n && !strcmp(n, name))
+            return wf;
+    }
+    return NULL;
+}
+
+static bool is_unknown_workflow(const sh_err *e)
+{
+    return e->status == SH_ENOTFOUND && !strncmp(e->msg, "Workflow '", 10);
+}
+
+/* DESIGN §1: a name the server does not know but our own config defines is
+ * evaluated here and sent as a resolved task list. */
+static int run_client_workflow(cli_client *cl, json_t *wf, const char *name, const char *backend,
+                               json_t **summary, sh_err *e)
+{
+    json_t *doc = NULL;
+    if (host_workflow_document(cl->host, name, &doc, e) != 0)
+        return -1;
+    if (!backend)
+        backend = json_string_value(json_object_get(wf, "backend"));
+    json_t *body = submission_body(doc, backend ? backend : "local");
+    json_t *mc = json_object_get(wf, "max_concurrent");
+    if (json_is_integer(mc))
+        json_object_set(body, "max_concurrent", mc);
+    int rc = send_json(cl, "POST", path3("/workflows/", name, "/run", NULL, NULL), body,
+                       summary, e);
+    json_decref(body);
+    json_decref(doc);
+    return rc;
+}
+
+int sm_workflow_run(cli_client *cl, const char *name, const char *backend, json_t **summary,
+                    sh_err *e)
+{
+    sbuf p = SBUF_INIT;
+    char *base = path3("/workflows/", name, "/run", NULL, NULL);
+    sbuf_puts(&p, base);
+    free(base);
+    query_add(&p, "backend", backend);
+    json_t *empty = json_object();
+    int rc = send_json(cl, "POST", sbuf_detach(&p), empty, summary, e);
+    json_decref(empty);
+    json_t *wf = rc != 0 && is_unknown_workflow(e) && cl->host ? local_workflow(cl, name) : NULL;
+    if (!wf)
+        return rc;
+    *e = (sh_err)SH_ERR_INIT;
+    return run_client_workflow(cl, wf, name, backend, summary, e);
+}
+
+int sm_workflow_list(cli_client *cl, json_t **out, sh_err *e)
+{
+    return get(cl, xstrdup("/workflows"), out, e);
+}
+
+int sm_workflow_view(cli_client *cl, const char *name, const char *backend, json_t **out,
+                     sh_err *e)
+{
+    sbuf p = SBUF_INIT;
+    char *base = path3("/workflows/", name, NULL, NULL, NULL);
+    sbuf_puts(&p, base);
+    free(base);
+    query_add(&p, "backend", backend);
+    return get(cl, sbuf_detach(&p), out, e);
+}
+
+/* --- runs ------------------------------------------------------------------------ */
+
+int sm_run_list(cli_client *cl, int limit, const char *workflow, json_t **out, sh_err *e)
+{
+    sbuf p = SBUF_INIT;
+    sbuf_puts(&p, "/runs");
+    char n[24];
+    snprintf(n, sizeof n, "%d", limit > 0 ? limit : 0);
+    query_add(&p, "limit", n);
+    query_add(&p, "workflow", workflow);
+    return get(cl, sbuf_detach(&p), out, e);
+}
+
+int sm_run_detail(cli_client *cl, const char *run_id, json_t **out, sh_err *e)
+{
+    return get(cl, path3("/runs/", run_id, NULL, NULL, NULL), out, e);
+}
+
+int sm_run_cancel(cli_client *cl, const char *run_id, int wait_ms, json_t **summary, sh_err *e)
+{
+    char *base = path3("/runs/", run_id, "/cancel", NULL, NULL);
+    char *path = xasprintf("%s?wait=%d", base, wait_ms / 1000);
+    free(base);
+    json_t *empty = json_object();
+    int rc = send_json(cl, "POST", path, empty, summary, e);
+    json_decref(empty);
+    if (rc == 0) { /* the summary, as local mode returns it */
+        json_object_del(*summary, "run_id");
+        json_object_del(*summary, "cancelled");
+    }
+    return rc;
+}
+
+int sm_run_rerun(cli_client *cl, const char *run_id, bool failed_only, json_t **summary,
+                 sh_err *e)
+{
+    char *base = path3("/runs/", run_id, "/rerun", NULL, NULL);
+    char *path = xasprintf("%s?failed_only=%s", base, failed_only ? "true" : "false");
+    free(base);
+    json_t *empty = json_object();
+    int rc = send_json(cl, "POST", path, empty, summary, e);
+    json_decref(empty);
+    return rc;
+}
+
+int sm_run_delete(cli_client *cl, const char *run_id, sh_err *e)
+{
+    json_t *out = NULL;
+    int rc = send_json(cl, "DELETE", path3("/runs/", run_id, NULL, NULL, NULL), NULL, &out, e);
+    json_decref(out);
+    return rc;
+}
+
+int sm_run_events(cli_client *cl, const char *run_id, long long after, json_t **out, sh_err *e)
+{
+    char *base = path3("/runs/", run_id, "/events", NULL, NULL);
+    char *path = xasprintf("%s?after=%lld", base, after);
+    free(base);
+    return get(cl, path, out, e);
+}
+
+int sm_task_log(cli_client *cl, const char *run_id, const char *task_id, bool error_log,
+                long tail_lines, char **content, sh_err *e)
+{
+    char *base = path3("/runs/", run_id, "/tasks/", task_id, "/logs");
+    char *path = xasprintf("%s?type=%s&tail=%ld", base, error_log ? "error" : "output",
+                           tail_lines > 0 ? tail_lines : 0);
+    free(base);
+    json_t *out = NULL;
+    if (get(cl, path, &out, e) != 0)
+        return -1;
+    const char *text = json_string_value(json_object_get(out, "content"));
+    *content = xstrdup(text ? text : "");
+    json_decref(out);
+    return 0;
+}
+
+int sm_backend_list(cli_client *cl, json_t **out, sh_err *e)
+{
+    return get(cl, xstrdup("/backends"), out, e);
+}
+
+int sm_health(cli_client *cl, json_t **out, sh_err *e)
+{
+    return get(cl, xstrdup("/health"), out, e);
+}
+
+/* --- stacks ------------------------------------------------------------------------ */
+
+int sm_stack_list(cli_client *cl, json_t **out, sh_err *e)
+{
+    return get(cl, xstrdup("/stacks"), out, e);
+}
+
+int sm_stack_check(cli_client *cl, const char *name, const char *backend, json_t **out,
+                   sh_err *e)
+{
+    sbuf p = SBUF_INIT;
+    char *base = name ? path3("/stacks/", name, "/check", NULL, NULL) : xstrdup("/stacks/check");
+    sbuf_puts(&p, base);
+    free(base);
+    query_add(&p, "backend", backend);
+    return get(cl, sbuf_detach(&p), out, e);
+}
+
+int sm_stack_install(cli_client *cl, const char *name, const char *backend, bool rebuild,
+                     json_t **summary, sh_err *e)
+{
+    sbuf p = SBUF_INIT;
+    char *base = path3("/stacks/", name, "/install", NULL, NULL);
+    sbuf_puts(&p, base);
+    free(base);
+    query_add(&p, "backend", backend);
+    query_add(&p, "rebuild", rebuild ? "true" : "false");
+    json_t *empty = json_object();
+    int rc = send_json(cl, "POST", sbuf_detach(&p), empty, summary, e);
+    json_decref(empty);
+    return rc;
+}
+
+int sm_stack_delete(cli_client *cl, const char *name, const char *backend, json_t **out,
+                    sh_err *e)
+{
+    sbuf p = SBUF_INIT;
+    char *base = path3("/stacks/", name, NULL, NULL, NULL);
+    sbuf_puts(&p, base);
+    free(base);
+    query_add(&p, "backend", backend);
+    return send_json(cl, "DELETE", sbuf_detach(&p), NULL, out, e);
+}
+
+int sm_stack_gc(cli_client *cl, const char *name, bool dry_run, json_t **out, sh_err *e)
+{
+    sbuf p = SBUF_INIT;
+    sbuf_puts(&p, "/stacks/gc");
+    query_add(&p, "name", name);
+    query_add(&p, "dry_run", dry_run ? "true" : "false");
+    json_t *empty = json_object();
+    int rc = send_json(cl, "POST", sbuf_detach(&p), empty, out, e);
+    json_decref(empty);
+    return rc;
+}

@@ -1,0 +1,158 @@
+/* http_internal.h - what the files of src/http share: the server state, the
+ * per-request context, the route table, and the reply helpers.
+ *
+ * Layout: server.c owns the lifecycle (civetweb, the engine thread, one
+ * service per worker thread, signals); guard.c decides whether a request may
+ * proceed (token, cookie, Host/Origin, content type, body size); api.c maps
+ * /api/v1 routes to the service (core/service.h); sse.c streams events and
+ * logs; assets.c serves the dashboard and the OpenAPI document compiled into
+ * the binary.  Nothing here touches a lua_State: the service does. */
+#ifndef SCRIPTHUT_HTTP_INTERNAL_H
+#define SCRIPTHUT_HTTP_INTERNAL_H
+#include <civetweb.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "http/http.h"
+#include "util/err.h"
+
+struct svc;
+
+/* Limits.  Bodies are small JSON documents (a task, a resolved workflow): a
+ * million-task workflow should be submitted by name, not pasted. */
+#define HTTP_MAX_BODY (8 * 1024 * 1024)
+#define HTTP_MAX_HEADER_BYTES "16384"
+#define HTTP_REQUEST_TIMEOUT_MS "30000"
+#define HTTP_DEFAULT_THREADS 16
+/* Workers kept free for ordinary requests however many streams are open. */
+#define HTTP_SSE_RESERVED_THREADS 4
+#define HTTP_SESSION_COOKIE "scripthut_session"
+
+typedef struct http_server {
+    struct mg_context *ctx;
+    char *config_path;      /* --config, or NULL for discovery */
+    char *config_error;     /* non-NULL: degraded mode (broken config) */
+    char *data_dir;
+    char *host;
+    int port;               /* the bound port (after an ephemeral bind) */
+    char *token;            /* NULL: no authentication */
+    bool loopback;
+    int threads;
+    int sse_max;
+    atomic_int sse_clients;
+    atomic_bool stopping;
+
+    /* "Something may have changed": bumped by the engine thread after each
+     * step and by submissions; SSE streams wait on it. */
+    pthread_mutex_t mu;
+    pthread_cond_t changed;
+    unsigned long long generation;
+
+    struct svc *engine_svc; /* owned by the engine thread while it runs */
+    pthread_t engine_thread;
+    bool engine_running;
+} http_server;
+
+#define HTTP_MAX_PARAMS 4
+
+typedef struct http_req {
+    struct mg_connection *conn;
+    const struct mg_request_info *ri;
+    http_server *srv;
+    const char *method;
+    char *params[HTTP_MAX_PARAMS]; /* decoded path parameters, in order */
+    char *owned[HTTP_MAX_PARAMS];  /* their storage (freed by the router) */
+    int nparams;
+    bool cookie_auth;              /* authenticated by the session cookie */
+} http_req;
+
+typedef int (*http_handler)(http_req *r);
+
+typedef struct http_route {
+    const char *method;
+    const char *pattern;   /* "/runs/{id}/cancel", relative to /api/v1 */
+    http_handler handler;
+    bool needs_service;    /* 503 in degraded mode */
+} http_route;
+
+/* The /api/v1 route table (api.c), terminated by a NULL method; the OpenAPI
+ * test checks it against openapi.json. */
+extern const http_route http_api_routes[];
+
+/* --- router.c: the civetweb handlers ------------------------------------ */
+
+int http_api_handler(struct mg_connection *conn, void *cbdata);   /* /api/v1 */
+int http_root_handler(struct mg_connection *conn, void *cbdata);  /* the rest */
+
+/* --- server.c ------------------------------------------------------------ */
+
+/* This worker thread's service, opened on first use.  NULL with e set (503)
+ * when the config cannot be loaded. */
+struct svc *http_thread_service(http_req *r, sh_err *e);
+/* Wakes SSE streams (and the engine, through the service's wake-up). */
+void http_notify_change(http_server *srv);
+/* Waits until the generation moves past *seen or timeout_ms passes. */
+void http_wait_change(http_server *srv, unsigned long long *seen, int timeout_ms);
+
+/* --- reply helpers (reply.c) ------------------------------------------------ */
+
+/* Sends v (steals the reference) with status. Returns status. */
+int http_reply_json(http_req *r, int status, json_t *v);
+/* {"detail": msg} */
+int http_reply_error(http_req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The error of a failed service call: its status (500 when unset) and message. */
+int http_reply_sh_err(http_req *r, const sh_err *e);
+int http_reply_raw(struct mg_connection *conn, int status, const char *content_type,
+                   const char *body, size_t len, const char *extra_headers);
+
+/* Query parameter `name` (decoded, caller frees), or NULL when absent. */
+char *http_query(http_req *r, const char *name);
+/* Integer query parameter: 0 ok (*out set or dflt), or replies 422 and
+ * returns the status. */
+int http_query_int(http_req *r, const char *name, long long dflt, long long min, long long max,
+                   long long *out);
+/* Boolean: true/false/1/0/yes/no/on/off.  0 ok, or replies 422. */
+int http_query_bool(http_req *r, const char *name, bool dflt, bool *out);
+/* Reads and parses a JSON object body.  0 ok (*out owned by caller, NULL when
+ * there was no body and allow_empty), else replies (413/422) and returns the
+ * status. */
+int http_read_json_body(http_req *r, bool allow_empty, json_t **out);
+/* A request header, or NULL. */
+const char *http_header(http_req *r, const char *name);
+
+/* --- guard.c ------------------------------------------------------------------ */
+
+/* Who may ask: Host (without a token) and, for the API, the token or the
+ * session cookie.  0 to proceed, or the status of the reply already sent. */
+int http_guard(http_req *r, bool api);
+/* How a mutating call must be made: Content-Type: application/json and a
+ * matching Origin.  0 to proceed, or the status of the reply sent. */
+int http_guard_mutation(http_req *r);
+/* POST /api/v1/session (token in the body -> cookie), DELETE to log out. */
+int http_session_login(http_req *r);
+int http_session_logout(http_req *r);
+/* GET /api/v1/session: {"auth_required", "authenticated"}. */
+int http_session_status(http_req *r);
+/* Constant-time string comparison. */
+bool http_secure_equal(const char *a, const char *b);
+/* Whether an address string names the loopback interface. */
+bool http_is_loopback_host(const char *host);
+
+/* --- sse.c -------------------------------------------------------------------- */
+
+int http_sse_events(http_req *r);
+int http_sse_task_log(http_req *r, struct svc *s, const char *run_id, const char *task_id,
+                      const char *which);
+
+/* --- assets.c -------------------------------------------------------------------- */
+
+/* The dashboard and static files; 404 for anything else outside /api/v1. */
+int http_serve_asset(struct mg_connection *conn, const char *path);
+int http_openapi(http_req *r);
+/* The embedded OpenAPI document (for tests): text and length. */
+const char *http_openapi_text(size_t *len);
+
+#endif

@@ -1,0 +1,183 @@
+/* reply.c - JSON replies, errors as {"detail": ...}, query parameters and
+ * request bodies with limits. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/http_internal.h"
+#include "util/sbuf.h"
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 503: return "Service Unavailable";
+    default: return status >= 500 ? "Internal Server Error" : "Error";
+    }
+}
+
+/* Security headers on every response: the dashboard is same-origin only and
+ * never framed; nothing is cached (state changes every second). */
+#define COMMON_HEADERS                                                                       \
+    "X-Content-Type-Options: nosniff\r\n"                                                   \
+    "X-Frame-Options: DENY\r\n"                                                             \
+    "Referrer-Policy: no-referrer\r\n"                                                      \
+    "Cache-Control: no-store\r\n"
+
+int http_reply_raw(struct mg_connection *conn, int status, const char *content_type,
+                   const char *body, size_t len, const char *extra_headers)
+{
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\n"
+              "Content-Type: %s\r\n"
+              "Content-Length: %zu\r\n" COMMON_HEADERS "%s"
+              "\r\n",
+              status, status_text(status), content_type, len, extra_headers ? extra_headers : "");
+    if (len)
+        mg_write(conn, body, len);
+    return status;
+}
+
+int http_reply_json(http_req *r, int status, json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(v);
+    if (!text)
+        return http_reply_raw(r->conn, 500, "application/json",
+                              "{\"detail\":\"cannot encode the reply\"}", 35, NULL);
+    size_t len = strlen(text);
+    int rc = http_reply_raw(r->conn, status, "application/json", text, len, NULL);
+    free(text);
+    return rc;
+}
+
+int http_reply_error(http_req *r, int status, const char *fmt, ...)
+{
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return http_reply_json(r, status, json_pack("{s:s}", "detail", msg));
+}
+
+int http_reply_sh_err(http_req *r, const sh_err *e)
+{
+    int status = e->status >= 400 && e->status <= 599 ? e->status : 500;
+    return http_reply_error(r, status, "%s", e->msg[0] ? e->msg : "internal error");
+}
+
+const char *http_header(http_req *r, const char *name)
+{
+    return mg_get_header(r->conn, name);
+}
+
+char *http_query(http_req *r, const char *name)
+{
+    const char *qs = r->ri->query_string;
+    if (!qs)
+        return NULL;
+    size_t qlen = strlen(qs);
+    char *buf = xmalloc(qlen + 1);
+    int n = mg_get_var(qs, qlen, name, buf, qlen + 1);
+    if (n < 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+int http_query_int(http_req *r, const char *name, long long dflt, long long min, long long max,
+                   long long *out)
+{
+    char *v = http_query(r, name);
+    *out = dflt;
+    if (!v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    bool ok = *v && end && *end == '\0' && errno == 0 && n >= min && n <= max;
+    free(v);
+    if (!ok)
+        return http_reply_error(r, 422, "query parameter '%s' must be an integer in [%lld, %lld]",
+                                name, min, max);
+    *out = n;
+    return 0;
+}
+
+int http_query_bool(http_req *r, const char *name, bool dflt, bool *out)
+{
+    static const char *truthy[] = {"true", "1", "yes", "on"};
+    static const char *falsy[] = {"false", "0", "no", "off"};
+    char *v = http_query(r, name);
+    *out = dflt;
+    if (!v)
+        return 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (!strcasecmp(v, truthy[i]))
+            *out = true, free(v), v = NULL;
+        else if (v && !strcasecmp(v, falsy[i]))
+            *out = false, free(v), v = NULL;
+        if (!v)
+            return 0;
+    }
+    free(v);
+    return http_reply_error(r, 422, "query parameter '%s' must be a boolean (true/false)", name);
+}
+
+int http_read_json_body(http_req *r, bool allow_empty, json_t **out)
+{
+    *out = NULL;
+    long long len = r->ri->content_length;
+    if (len > HTTP_MAX_BODY)
+        return http_reply_error(r, 413, "request body too large (limit %d bytes)", HTTP_MAX_BODY);
+    if (len <= 0) {
+        const char *te = http_header(r, "Transfer-Encoding");
+        if (te && *te)
+            return http_reply_error(r, 411, "a Content-Length is required");
+        if (allow_empty)
+            return 0;
+        return http_reply_error(r, 422, "request body must be a JSON object");
+    }
+    char *buf = xmalloc((size_t)len + 1);
+    size_t got = 0;
+    while (got < (size_t)len) {
+        int n = mg_read(r->conn, buf + got, (size_t)len - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    if (got != (size_t)len) {
+        free(buf);
+        return http_reply_error(r, 422, "request body truncated (%zu of %lld bytes)", got, len);
+    }
+    json_error_t je;
+    json_t *v = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &je);
+    free(buf);
+    if (!v)
+        return http_reply_error(r, 422, "invalid JSON body: %s (line %d, column %d)", je.text,
+                                je.line, je.column);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return http_reply_error(r, 422, "request body must be a JSON object");
+    }
+    *out = v;
+    return 0;
+}

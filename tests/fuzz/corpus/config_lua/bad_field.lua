@@ -1,0 +1,1 @@
+backend "x" { type = "local", max_concurrent = "ten" }

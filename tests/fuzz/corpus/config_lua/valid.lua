@@ -1,0 +1,2 @@
+workflow "w" { tasks = { { id = "a", command = "true" } } }
+env { set = { A = "1" } }
