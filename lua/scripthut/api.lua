@@ -10,7 +10,9 @@ local cjson = require "cjson"
 local pretty = require "scripthut.pretty"
 
 local TERMINAL = { completed = true, failed = true, cancelled = true }
-local NOT_YET = "not available yet: stack installs are not implemented in this build"
+-- stack_script() needs a way to render a stack's install script without
+-- installing it, which the service does not offer yet.
+local NOT_YET = "not available yet: rendering a stack script without installing it"
 
 local function check(cond, fname, msg)
   if not cond then
@@ -43,22 +45,29 @@ return function(core)
     M[name] = core[name]
   end
 
+  -- stacks() -> the configured stacks, each with its identity hash (local
+  -- mode: this config; server mode: the server's).
   function M.stacks()
-    local config, err, status = core.config()
-    if not config then
+    local out, err, status = core.stack_list()
+    if not out then
       return nil, err, status
     end
-    return config.stacks or {}
+    return out.stacks or {}
   end
 
-  -- The stack functions use the C primitives once the stacks work provides
-  -- them (core.stack_hash, core.stack_script, core.install).
+  -- stack_hash(name) -> the 12-hex identity hash of a configured stack.
   function M.stack_hash(name)
     check_string(name, "stack_hash", "the stack name")
-    if not core.stack_hash then
-      return nil, NOT_YET, 503
+    local stacks, err, status = M.stacks()
+    if not stacks then
+      return nil, err, status
     end
-    return core.stack_hash(name)
+    for _, st in ipairs(stacks) do
+      if st.name == name then
+        return st.hash
+      end
+    end
+    return nil, ("unknown stack '%s'"):format(name), 404
   end
 
   function M.stack_script(name, opts)

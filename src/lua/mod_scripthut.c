@@ -451,6 +451,35 @@ static int api_exec(lua_State *L)
     return 1;
 }
 
+/* core.stack_list() -> {stacks = {...}} (each with its hash), any mode */
+static int api_stack_list(lua_State *L)
+{
+    API_CLIENT(L, cl, e);
+    json_t *out = NULL;
+    if (client_stack_list(cl, &out, &e) != 0)
+        return api_fail(L, &e);
+    return api_push_result(L, out, NULL);
+}
+
+/* core.install(name [, {backend=, rebuild=}]) -> summary of the install run */
+static int api_install(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    api_check_options(L, 2);
+    const char *backend_name = NULL;
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "backend");
+        backend_name = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+        lua_pop(L, 1); /* the string stays referenced by the options table */
+    }
+    bool rebuild = api_opt_bool(L, 2, "rebuild");
+    API_CLIENT(L, cl, e);
+    json_t *out = NULL;
+    if (client_stack_install(cl, name, backend_name, rebuild, &out, &e) != 0)
+        return api_fail(L, &e);
+    return api_push_result(L, out, NULL);
+}
+
 /* ---- the module --------------------------------------------------------- */
 
 static const luaL_Reg api_primitives[] = {
@@ -470,6 +499,8 @@ static const luaL_Reg api_primitives[] = {
     {"engine_release", api_engine_release},
     {"now_ms", api_now_ms},
     {"exec", api_exec},
+    {"stack_list", api_stack_list},
+    {"install", api_install},
     {NULL, NULL},
 };
 
