@@ -10,9 +10,6 @@ local cjson = require "cjson"
 local pretty = require "scripthut.pretty"
 
 local TERMINAL = { completed = true, failed = true, cancelled = true }
--- stack_script() needs a way to render a stack's install script without
--- installing it, which the service does not offer yet.
-local NOT_YET = "not available yet: rendering a stack script without installing it"
 
 local function check(cond, fname, msg)
   if not cond then
@@ -70,12 +67,10 @@ return function(core)
     return nil, ("unknown stack '%s'"):format(name), 404
   end
 
+  -- stack_script(name [, {rebuild = bool}]) -> the install script (local mode)
   function M.stack_script(name, opts)
     check_string(name, "stack_script", "the stack name")
     opts = check_options(opts, "stack_script")
-    if not core.stack_script then
-      return nil, NOT_YET, 503
-    end
     return core.stack_script(name, opts)
   end
 
@@ -200,9 +195,6 @@ return function(core)
   function M.install(stack, opts)
     check_string(stack, "install", "the stack name")
     opts = check_options(opts, "install")
-    if not core.install then
-      return nil, NOT_YET, 503
-    end
     local run, err, status = core.install(stack, opts)
     return after_submit(run, err, status, opts)
   end

@@ -92,6 +92,8 @@ int svc_stack_install(svc *s, const char *name, const char *backend, bool rebuil
 /* Removes <cache_dir>/<name> (every hash) on the backend(s), then checks
  * again: {"deleted": [rows as in check, "note" = the failure]}. */
 int svc_stack_delete(svc *s, const char *name, const char *backend, json_t **out, sh_err *e);
+/* The install script `stack install NAME [--rebuild]` would run (caller frees). */
+int svc_stack_script(svc *s, const char *name, bool rebuild, char **script, sh_err *e);
 /* Removes every hash dir of the stack(s) but the current one and those an
  * active run uses: {"dry_run": b, "gc": [{"stack","backend","hash","action",
  * "reason"} | {"stack","backend","note"}]}. */

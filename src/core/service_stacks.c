@@ -572,6 +572,18 @@ static json_t *install_task(svc *s, json_t *stack, bool rebuild, sh_err *e)
     return task;
 }
 
+int svc_stack_script(svc *s, const char *name, bool rebuild, char **script, sh_err *e)
+{
+    json_t *stack = find_stack(s, name, e);
+    if (!stack || check_stack_name(name, e) < 0)
+        return svc_done(s, -1);
+    refresh_hash(stack);
+    json_t *args = json_pack("[O,{s:b}]", stack, "rebuild", rebuild);
+    int rc = host_stack_script(s->host, "install_script", args, script, e);
+    json_decref(args);
+    return svc_done(s, rc);
+}
+
 int svc_stack_install(svc *s, const char *name, const char *backend_name, bool rebuild,
                       json_t **summary, sh_err *e)
 {

@@ -480,6 +480,24 @@ static int api_install(lua_State *L)
     return api_push_result(L, out, NULL);
 }
 
+/* core.stack_script(name [, {rebuild=}]) -> the install script (local mode) */
+static int api_stack_script(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    api_check_options(L, 2);
+    bool rebuild = api_opt_bool(L, 2, "rebuild");
+    API_CLIENT(L, cl, e);
+    svc *s = client_local_service(cl);
+    if (!s)
+        return api_fail_msg(L, SH_EUNAVAIL, "not available in server mode");
+    char *script = NULL;
+    if (svc_stack_script(s, name, rebuild, &script, &e) != 0)
+        return api_fail(L, &e);
+    lua_pushstring(L, script);
+    free(script);
+    return 1;
+}
+
 /* ---- the module --------------------------------------------------------- */
 
 static const luaL_Reg api_primitives[] = {
@@ -501,6 +519,7 @@ static const luaL_Reg api_primitives[] = {
     {"exec", api_exec},
     {"stack_list", api_stack_list},
     {"install", api_install},
+    {"stack_script", api_stack_script},
     {NULL, NULL},
 };
 

@@ -95,10 +95,14 @@ describe("scripthut module", function()
     local run = assert(scripthut.install("tools", { watch = WAIT }))
     assert.equals("completed", run.status)
     assert.equals("_stack/tools", run.workflow_name)
-    -- not offered yet: rendering a script without installing
-    local script, serr = scripthut.stack_script("tools", {})
-    assert.is_nil(script)
-    assert.matches("not available", serr)
+    local script, serr = scripthut.stack_script("tools", { rebuild = true })
+    if server_mode then
+      assert.is_nil(script)
+      assert.matches("not available in server mode", serr)
+    else
+      assert.matches("REBUILD=1", assert(script, serr), 1, true)
+      assert.matches("touch", script, 1, true)
+    end
   end)
 
   it("submit() runs one task; logs() reads its output", function()
