@@ -13,11 +13,20 @@
 
 static char *g_dir;
 
+static void remove_dir(void)
+{
+    fs_remove_tree(g_dir);
+    free(g_dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!g_dir) {
         char tmpl[] = "/tmp/scripthut-fuzz-config.XXXXXX";
-        g_dir = xstrdup(mkdtemp(tmpl));
+        if (!mkdtemp(tmpl))
+            abort();
+        g_dir = xstrdup(tmpl);
+        atexit(remove_dir);
         setenv("HOME", g_dir, 1);
         setenv("XDG_CONFIG_HOME", g_dir, 1);
         setenv("SCRIPTHUT_LUA_INSTRUCTION_LIMIT", "200000", 1);
