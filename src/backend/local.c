@@ -75,6 +75,22 @@ static pid_t parse_job_id(const char *job_id)
 
 /* --- identifying our processes -------------------------------------------- */
 
+/* Parses the fields after the "(comm)" of /proc/<pid>/stat. */
+static bool proc_stat_fields(const char *pid_name, char *state, long *ppid, long *pgrp,
+                             long *session)
+{
+    char path[300];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid_name);
+    char *text = NULL;
+    if (fs_read_file(path, &text, NULL) < 0)
+        return false;
+    const char *close_paren = strrchr(text, ')');
+    bool ok = close_paren &&
+              sscanf(close_paren + 1, " %c %ld %ld %ld", state, ppid, pgrp, session) == 4;
+    free(text);
+    return ok;
+}
+
 /* True when pid is alive and is the wrapper of jobdir.  Checking the command
  * line, not just kill(pid, 0), is what makes a recycled pid harmless.  A
  * zombie has an empty cmdline, so a wrapper that died and was not yet reaped
@@ -89,6 +105,18 @@ static bool wrapper_alive(pid_t pid, const char *jobdir)
     size_t len = 0;
     if (fs_read_file(path, &cmdline, &len) < 0)
         return false;
+    if (len == 0) {
+        /* Empty: a zombie, or a wrapper we spawned a moment ago.  posix_spawn
+         * returns at exec's point of no return, before the kernel has set up
+         * the new argument area, so a poll right after a submission can see
+         * an empty cmdline on a wrapper that is about to run. */
+        free(cmdline);
+        char name[32], state = 0;
+        long ppid = 0, pgrp = 0, session = 0;
+        snprintf(name, sizeof name, "%ld", (long)pid);
+        return proc_stat_fields(name, &state, &ppid, &pgrp, &session) && state != 'Z' &&
+               ppid == (long)getpid();
+    }
     /* argv[0] is "scripthut" (or whatever); argv[1] and argv[2] identify us. */
     const char *args[3] = {NULL, NULL, NULL};
     size_t off = 0;
@@ -100,22 +128,6 @@ static bool wrapper_alive(pid_t pid, const char *jobdir)
                 strcmp(args[2], jobdir) == 0;
     free(cmdline);
     return ours;
-}
-
-/* Parses the fields after the "(comm)" of /proc/<pid>/stat. */
-static bool proc_stat_fields(const char *pid_name, char *state, long *pgrp, long *session)
-{
-    char path[300];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid_name);
-    char *text = NULL;
-    if (fs_read_file(path, &text, NULL) < 0)
-        return false;
-    const char *close_paren = strrchr(text, ')');
-    long ppid = 0;
-    bool ok = close_paren &&
-              sscanf(close_paren + 1, " %c %ld %ld %ld", state, &ppid, pgrp, session) == 4;
-    free(text);
-    return ok;
 }
 
 /* True when the task's process group still has a live (non-zombie) member in
@@ -136,7 +148,8 @@ static bool task_group_alive(pid_t pgid, pid_t session)
             continue;
         char state;
         long pgrp, sid;
-        if (proc_stat_fields(ent->d_name, &state, &pgrp, &sid))
+        long ppid = 0;
+        if (proc_stat_fields(ent->d_name, &state, &ppid, &pgrp, &sid))
             alive = pgrp == pgid && sid == session && state != 'Z' && state != 'X';
     }
     closedir(d);
