@@ -16,6 +16,9 @@ cd "$(dirname "$0")"
 BUILD_PACKAGES="build-essential cmake pkg-config liblua5.4-dev lua-cjson-dev libssh2-1-dev
 libcurl4-openssl-dev libcivetweb-dev libjansson-dev libssl-dev libsqlite3-dev libedit-dev"
 TEST_PACKAGES="libcmocka-dev bats lua5.4 lua-busted jq sqlite3 tmux python3 python3-venv"
+# The `testbed` tests (a real Slurm + sshd on 127.0.0.1): tests/testbed/testbed-up.sh installs
+# these when missing (add slurmdbd mariadb-server with TESTBED_ACCOUNTING=1).
+TESTBED_PACKAGES="slurmctld slurmd slurm-client munge openssh-server openssh-client"
 
 missing_packages() {
     for p in "$@"; do
@@ -56,7 +59,10 @@ demo)
 test)
     install_packages $BUILD_PACKAGES $TEST_PACKAGES
     build build
-    (cd build && ctest --output-on-failure -j "$jobs" -LE 'testbed|browser|slow')
+    install_packages $TESTBED_PACKAGES
+    # Everything but the browser and slow tests; the testbed (a real Slurm and
+    # sshd on 127.0.0.1, tests/testbed/README.md) is brought up by ctest itself.
+    (cd build && ctest --output-on-failure -j "$jobs" -LE 'browser|slow')
     # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
     build build-asan -DCMAKE_BUILD_TYPE=Debug -DSCRIPTHUT_SANITIZE=ON
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

@@ -97,13 +97,22 @@ end
 
 local function ssh_schema(dir)
   return {
+    -- host may be an alias of ~/.ssh/config, which fills user, port, key_path
+    -- and proxy_jump when they are not given here (docs/configuration.md).
     { "host", check.nonempty_string, required = true },
-    { "user", check.nonempty_string, required = true },
-    { "port", check.port, default = 22 },
-    { "key_path", path_in(dir), default = function() return util.absolute("~/.ssh/id_ed25519") end },
+    { "user", check.nonempty_string },
+    { "port", check.port },
+    { "key_path", path_in(dir) },
     { "cert_path", path_in(dir) },
     { "known_hosts", path_in(dir),
       default = function() return util.absolute("~/.ssh/known_hosts") end },
+    { "strict_host_key_checking", check.boolean, default = true },
+    { "passphrase_env", check.nonempty_string },
+    { "use_agent", check.boolean, default = true },
+    { "proxy_jump", check.nonempty_string },
+    { "connect_timeout", check.positive_integer, default = 15 },
+    { "command_timeout", check.positive_integer, default = 120 },
+    { "keepalive", check.positive_integer, default = 30 },
   }
 end
 
@@ -122,7 +131,7 @@ end
 local BACKEND_KEYS = {
   { "max_cpus", NULL }, { "account", NULL }, { "login_shell", false },
   { "partition_map", util.object }, { "default_partition", NULL }, { "queue", NULL },
-  { "ssh", NULL },
+  { "ssh", NULL }, { "log_dir", NULL },
 }
 
 local function backend_schema(btype, dir)
@@ -140,7 +149,8 @@ local function backend_schema(btype, dir)
   elseif btype == "noop" then
     return schema
   else
-    add { "ssh", ssh_check(dir), required = true }
+    add { "ssh", ssh_check(dir) }     -- none: scripthut runs on the login node
+    add { "log_dir", check.nonempty_string, default = "~/.scripthut/logs" }
     add { "account", check.nonempty_string }
     add { "login_shell", check.boolean, default = false }
   end
@@ -574,7 +584,7 @@ local function builtin_local(settings)
     name = "local", type = "local", max_concurrent = settings.max_concurrent,
     max_cpus = util.nproc(), account = NULL, login_shell = false,
     partition_map = util.object(), default_partition = NULL, queue = NULL, ssh = NULL,
-    env = {}, env_groups = util.object(), defined_at = "(built-in)",
+    log_dir = NULL, env = {}, env_groups = util.object(), defined_at = "(built-in)",
   }
 end
 

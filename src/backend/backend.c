@@ -16,7 +16,7 @@ static const struct {
 } backend_types[] = {
     {"local", backend_local_init},
     {"noop", backend_noop_init}, /* benchmarks: jobs succeed without running */
-    {"slurm", NULL},
+    {"slurm", backend_slurm_init},
     {"pbs", NULL},
 };
 
@@ -64,4 +64,16 @@ void backend_destroy(backend *b)
     free(b->data_dir);
     free(b->name);
     free(b);
+}
+
+json_t *backend_describe(backend *b)
+{
+    json_t *o = json_pack("{s:s,s:s}", "name", b->name, "type", b->ops ? b->ops->type : "?");
+    json_t *tr = b->tr && b->tr->ops->describe ? b->tr->ops->describe(b->tr) : NULL;
+    json_object_set_new(o, "transport", tr ? tr : json_null());
+    json_t *state = tr ? json_object_get(tr, "state") : NULL;
+    json_object_set_new(o, "connected",
+                        json_boolean(!tr || (json_is_string(state) &&
+                                             !strcmp(json_string_value(state), "connected"))));
+    return o;
 }

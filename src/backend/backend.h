@@ -101,9 +101,18 @@ struct backend {
 backend *backend_create(const char *name, json_t *config, const char *data_dir, sh_err *e);
 void backend_destroy(backend *b);
 
+/* For `backend list --json` / the dashboard: name, type, connected, and the
+ * transport's own description (SSH: state, last error, counters, command
+ * log).  Meaningful on the engine's live instance.  Caller owns the result. */
+json_t *backend_describe(backend *b);
+
 /* Constructors of the implementations (backend_create dispatches to these). */
 int backend_local_init(backend *b, sh_err *e);
 int backend_noop_init(backend *b, sh_err *e);  /* jobs succeed at once: benchmarks */
+int backend_slurm_init(backend *b, sh_err *e);
+/* Slurm/PBS: b->tr is SSH when the config has "ssh", else local (scripthut
+ * runs on the login node). */
+int backend_sched_transport(backend *b, sh_err *e);
 
 /* Entry point of the hidden `scripthut __job-wrapper JOBDIR` command that the
  * local backend spawns around each job (see backend/local.c). */

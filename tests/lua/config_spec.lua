@@ -82,9 +82,11 @@ workflow "f" { tasks = "flows/f.json", backend = "hpc", max_concurrent = 3 }
     assert.are.same({
       name = "hpc", type = "slurm", max_concurrent = 7, max_cpus = NULL, account = "acct",
       login_shell = false, partition_map = {}, default_partition = NULL, queue = NULL,
-      ssh = { host = "login.example", user = "me", port = 22,
-              key_path = support.home() .. "/.ssh/id_ed25519", cert_path = NULL,
-              known_hosts = support.home() .. "/.ssh/known_hosts" },
+      ssh = { host = "login.example", user = "me", port = NULL, key_path = NULL, cert_path = NULL,
+              known_hosts = support.home() .. "/.ssh/known_hosts", strict_host_key_checking = true,
+              passphrase_env = NULL, use_agent = true, proxy_jump = NULL, connect_timeout = 15,
+              command_timeout = 120, keepalive = 30 },
+      log_dir = "~/.scripthut/logs",
       env = {}, env_groups = {}, defined_at = path .. ":2",
     }, hpc)
     assert.are.equal("q", named(c.backends, "pbs1").queue)
@@ -151,7 +153,6 @@ describe("config validation errors", function()
       'F:1: backend "b": type is required (one of "local", "slurm", "pbs", "noop")' },
     { 'backend "b" { type = "aws" }',
       'F:1: backend "b": type must be one of "local", "slurm", "pbs", "noop", got "aws"' },
-    { 'backend "b" { type = "slurm" }', 'F:1: backend "b": ssh is required' },
     { 'backend "b" { type = "slurm", ssh = { user = "u" } }',
       'F:1: backend "b": ssh.host is required' },
     { 'backend "b" { type = "slurm", ssh = { host = "h", user = "u", prot = 1 } }',

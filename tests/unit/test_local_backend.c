@@ -579,9 +579,9 @@ static void unsupported_and_unknown_backend_types_are_refused(void **state)
 {
     (void)state;
     sh_err e = SH_ERR_INIT;
-    json_t *slurm = json_pack("{s:s}", "type", "slurm");
+    json_t *slurm = json_pack("{s:s}", "type", "pbs");
     assert_null(backend_create("hpc", slurm, "/tmp", &e));
-    assert_non_null(strstr(e.msg, "backend type 'slurm' is not supported yet"));
+    assert_non_null(strstr(e.msg, "backend type 'pbs' is not supported yet"));
     json_t *bogus = json_pack("{s:s}", "type", "kubernetes");
     assert_null(backend_create("k", bogus, "/tmp", &e));
     assert_int_equal(e.status, SH_EINVAL);
