@@ -147,6 +147,9 @@ local function backend_schema(btype, dir)
   if btype == "local" then
     add { "max_cpus", check.positive_integer, default = util.nproc }
   elseif btype == "noop" then
+    -- fault injection for tests: the first N submission calls fail as if the
+    -- backend could not be reached
+    add { "unavailable_submits", check.nonnegative_integer, default = 0 }
     return schema
   else
     add { "ssh", ssh_check(dir) }     -- none: scripthut runs on the login node

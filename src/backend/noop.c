@@ -13,13 +13,20 @@
 
 typedef struct noop_state {
     unsigned long long next_id;
+    long unavailable_left; /* config unavailable_submits: calls still to fail */
 } noop_state;
 
 static int noop_submit(backend *b, size_t n, const job_spec *jobs, char **job_ids, sh_err *errs)
 {
     noop_state *st = b->impl;
     (void)jobs;
-    (void)errs;
+    if (st->unavailable_left > 0) {
+        st->unavailable_left--;
+        for (size_t i = 0; i < n; i++)
+            sh_err_set(&errs[i], SH_EUNAVAIL, "backend %s: unreachable (injected fault)",
+                       b->name);
+        return -1;
+    }
     for (size_t i = 0; i < n; i++)
         job_ids[i] = xasprintf("%llu", ++st->next_id);
     return 0;
@@ -95,6 +102,9 @@ int backend_noop_init(backend *b, sh_err *e)
 {
     (void)e;
     b->ops = &NOOP_OPS;
-    b->impl = xcalloc(1, sizeof(noop_state));
+    noop_state *st = xcalloc(1, sizeof(noop_state));
+    json_t *faults = json_object_get(b->config, "unavailable_submits");
+    st->unavailable_left = json_is_integer(faults) ? (long)json_integer_value(faults) : 0;
+    b->impl = st;
     return 0;
 }

@@ -249,6 +249,13 @@ static int tick_observe(engine *en, sh_err *e)
         return -1;
     for (size_t k = 0; k < en->nruns; k++) {
         erun *r = en->runs[k];
+        if (r->needs_reconcile) {
+            r->needs_reconcile = false;
+            if (eng_reconcile_submitting(en, r, e) < 0)
+                return -1;
+            for (size_t i = 0; i < r->n; i++)
+                r->needs_reconcile |= r->t[i].state == TS_SUBMITTING;
+        }
         if (r->cancel_requested && !r->cancel_done && eng_cancel_run(en, r, e) < 0)
             return -1;
     }

@@ -53,6 +53,7 @@ typedef struct erun {
     struct ebackend *be;
     bool touched, context_dirty;
     bool log_dir_made;
+    bool needs_reconcile;   /* tasks left `submitting` by an interrupted submission */
 } erun;
 
 typedef struct ebackend {
@@ -97,6 +98,7 @@ int eng_save_attempt(engine *en, erun *r, size_t i, task_state attempt_state, sh
 int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *detail, sh_err *e);
 int eng_finish_task(engine *en, erun *r, size_t i, task_state to, const char *error, const char *detail, sh_err *e);
 int eng_sync_runs(engine *en, sh_err *e);
+int eng_reconcile_submitting(engine *en, erun *r, sh_err *e);
 int eng_cancel_run(engine *en, erun *r, sh_err *e);
 int eng_append_generated(engine *en, erun *r, size_t gen, char **why, sh_err *e);
 int eng_poll_backend(engine *en, ebackend *eb, sh_err *e);

@@ -164,7 +164,7 @@ static erun *load_run(engine *en, const char *id, sh_err *e)
 
 /* After a crash a task may be `submitting`: the backend may or may not have
  * the job.  Ask it by tag; adopt the job or resubmit the same attempt. */
-static int reconcile_submitting(engine *en, erun *r, sh_err *e)
+int eng_reconcile_submitting(engine *en, erun *r, sh_err *e)
 {
     for (size_t i = 0; i < r->n; i++) {
         etask *t = &r->t[i];
@@ -264,7 +264,7 @@ int eng_sync_runs(engine *en, sh_err *e)
         }
         en->runs[en->nruns++] = r;
         r->touched = true;
-        if (reconcile_submitting(en, r, e) < 0) {
+        if (eng_reconcile_submitting(en, r, e) < 0) {
             json_decref(fresh);
             return -1;
         }

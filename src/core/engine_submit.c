@@ -246,6 +246,13 @@ static int submit_picks(engine *en, ebackend *eb, pick *picks, size_t n, json_t 
             char *detail = xasprintf("job %s", ids[j]);
             rc = eng_transition(en, r, i, TS_SUBMITTED, detail, e);
             free(detail);
+        } else if (errs[j].status == SH_EUNAVAIL) {
+            /* The backend could not be reached or answered mid-way: the job
+             * may or may not be queued.  Keep the task `submitting`; later
+             * ticks ask the backend by tag (adopt it, or submit it again). */
+            log_warn("run %s task %s: submission interrupted (%s); will reconcile by tag %s",
+                     r->id, t->def.id, errs[j].msg, t->tag);
+            r->needs_reconcile = true;
         } else {
             char *err = xasprintf("submission failed: %s", errs[j].msg);
             rc = eng_finish_task(en, r, i, TS_FAILED, err, NULL, e);

@@ -289,3 +289,26 @@ EOF2
     max=$(awk '/\+/ { n++; if (n > m) m = n } /-/ { n-- } END { print m }' events)
     [ "$max" -eq 1 ]
 }
+
+@test "a submission interrupted by an unreachable backend is reconciled by tag, not failed" {
+    mkdir -p "$XDG_CONFIG_HOME/scripthut"
+    # The first two submission calls fail as if the backend could not be reached.
+    echo 'backend "flaky" { type = "noop", unavailable_submits = 2 }' \
+        > "$XDG_CONFIG_HOME/scripthut/config.lua"
+    config <<'EOF2'
+workflow "shaky" { backend = "flaky", tasks = {
+  { id = "a", command = "true" },
+  { id = "b", deps = { "a" }, command = "true" },
+}, }
+EOF2
+    run_workflow shaky
+    [ "$status" -eq 0 ] || { show_output; cat detail.json; false; }
+    [ "$(detail .status)" = completed ]
+    # never failed, and each task submitted exactly once in the end
+    [ "$(task_field a attempt)" = 1 ]
+    [ "$(task_field b attempt)" = 1 ]
+    id="$(detail .id)"
+    run sh run watch "$id" --json
+    printf '%s\n' "$output" | grep -q '"to":"submitting"' || { show_output; false; }
+    printf '%s\n' "$output" | grep -q 'will submit again' || { show_output; false; }
+}
