@@ -85,13 +85,25 @@ int cli_common_flag(cli_ctx *c, int opt, char **argv)
     char flag[128];
     switch (opt) {
     case 'c':
-        c->config_path = optarg;
+        c->opts.config_path = optarg;
         return CLI_CONTINUE;
     case OPT_JSON:
         c->json = true;
         return CLI_CONTINUE;
     case OPT_SERVER:
-        c->server = optarg;
+        c->opts.server = optarg;
+        return CLI_CONTINUE;
+    case OPT_TOKEN:
+        c->opts.token = optarg;
+        return CLI_CONTINUE;
+    case OPT_CF_CLIENT_ID:
+        c->opts.cf_client_id = optarg;
+        return CLI_CONTINUE;
+    case OPT_CF_CLIENT_SECRET:
+        c->opts.cf_client_secret = optarg;
+        return CLI_CONTINUE;
+    case OPT_CF_ACCESS_TOKEN:
+        c->opts.cf_access_token = optarg;
         return CLI_CONTINUE;
     case 'h':
         cli_print_leaf_help(c->cmd, stdout);

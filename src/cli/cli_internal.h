@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
+#include "client/client.h"
 #include "util/err.h"
 
 struct cli_client;
@@ -31,8 +32,7 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 struct cli_ctx {
-    const char *config_path;   /* --config, or NULL for discovery */
-    const char *server;        /* --server, or NULL */
+    client_options opts;       /* --config, --server and the credential flags */
     bool json;                 /* --json */
     const cli_cmd *cmd;        /* the leaf being run (for --help and messages) */
     struct cli_client *client; /* opened on first use by cli_client_get */
@@ -41,12 +41,25 @@ struct cli_ctx {
 /* --- flags (cli_args.c) ------------------------------------------------ */
 
 /* Option values for long-only common flags (outside the char range). */
-enum { OPT_JSON = 1000, OPT_SERVER, OPT_FIRST_LEAF = 1100 };
+enum {
+    OPT_JSON = 1000,
+    OPT_SERVER,
+    OPT_TOKEN,
+    OPT_CF_CLIENT_ID,
+    OPT_CF_CLIENT_SECRET,
+    OPT_CF_ACCESS_TOKEN,
+    OPT_FIRST_LEAF = 1100
+};
 
 /* Every leaf accepts these, before or after its positionals. */
 #define CLI_COMMON_OPTIONS                                                                   \
     {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, OPT_JSON},        \
-        {"server", required_argument, NULL, OPT_SERVER}, {"help", no_argument, NULL, 'h'}
+        {"server", required_argument, NULL, OPT_SERVER},                                     \
+        {"token", required_argument, NULL, OPT_TOKEN},                                       \
+        {"cf-client-id", required_argument, NULL, OPT_CF_CLIENT_ID},                         \
+        {"cf-client-secret", required_argument, NULL, OPT_CF_CLIENT_SECRET},                 \
+        {"cf-access-token", required_argument, NULL, OPT_CF_ACCESS_TOKEN},                   \
+        {"help", no_argument, NULL, 'h'}
 /* Short-option prefix for getopt_long: ':' first so a missing argument is
  * reported as ':' (we print our own messages). */
 #define CLI_COMMON_SHORT ":c:h"

@@ -1,5 +1,6 @@
 /* cli_main.c - `scripthut [global flags] <noun> <verb> [flags]`: the command
  * table, global flags, help and --version.  Each leaf parses its own flags. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,6 +158,12 @@ static void print_main_help(FILE *f)
     print_command_list(f, NULL);
     fputs("\nGlobal flags (also accepted after the command):\n" COMMON_HELP
           "  -V, --version       print the version\n\n"
+          "Server credentials (flag, else environment variable, else settings.cli_auth;\n"
+          "flags are visible to other users in `ps`: prefer the variables):\n"
+          "      --token T             bearer token (SCRIPTHUT_API_TOKEN)\n"
+          "      --cf-client-id ID     Cloudflare Access service token id (SCRIPTHUT_CF_CLIENT_ID)\n"
+          "      --cf-client-secret S  its secret (SCRIPTHUT_CF_CLIENT_SECRET)\n"
+          "      --cf-access-token T   Cloudflare Access token (SCRIPTHUT_CF_ACCESS_TOKEN)\n\n"
           "Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupted.\n"
           "Docs: docs/cli.md\n",
           f);
@@ -196,29 +203,47 @@ static bool is_help_flag(const char *s)
 
 /* Global flags before the noun.  Returns the index of the noun, or -1 with
  * *rc set (help, version, or a usage error). */
+/* The global flags that take a value, and where each one goes. */
+static const char **global_value_slot(cli_ctx *c, const char *name)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } flags[] = {
+        {"--config", offsetof(client_options, config_path)},
+        {"-c", offsetof(client_options, config_path)},
+        {"--server", offsetof(client_options, server)},
+        {"--token", offsetof(client_options, token)},
+        {"--cf-client-id", offsetof(client_options, cf_client_id)},
+        {"--cf-client-secret", offsetof(client_options, cf_client_secret)},
+        {"--cf-access-token", offsetof(client_options, cf_access_token)},
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (!strcmp(name, flags[i].name))
+            return (const char **)((char *)&c->opts + flags[i].offset);
+    return NULL;
+}
+
 static int parse_global_flags(cli_ctx *c, int argc, char **argv, int *rc)
 {
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
+        char name[64];
         const char *a = argv[i];
-        const char *value = NULL;
-        bool takes_value = !strcmp(a, "--config") || !strcmp(a, "-c") || !strcmp(a, "--server");
-        if (takes_value) {
-            if (i + 1 >= argc) {
+        const char *eq = strchr(a, '=');
+        size_t len = eq && a[1] == '-' ? (size_t)(eq - a) : strlen(a);
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), a);
+        const char **slot = global_value_slot(c, name);
+        if (slot) {
+            if (eq && a[1] == '-') {
+                *slot = eq + 1;
+            } else if (i + 1 >= argc) {
                 cli_error("flag %s needs a value (see: scripthut --help)", a);
                 *rc = EXIT_USAGE;
                 return -1;
+            } else {
+                *slot = argv[++i];
             }
-            value = argv[++i];
-        } else if (!strncmp(a, "--config=", 9)) {
-            value = a + 9, a = "--config";
-        } else if (!strncmp(a, "--server=", 9)) {
-            value = a + 9, a = "--server";
-        }
-        if (!strcmp(a, "--config") || !strcmp(a, "-c")) {
-            c->config_path = value;
-        } else if (!strcmp(a, "--server")) {
-            c->server = value;
         } else if (!strcmp(a, "--json")) {
             c->json = true;
         } else if (is_help_flag(a)) {
@@ -295,7 +320,7 @@ int cli_connect(cli_ctx *c)
     if (c->client)
         return 0;
     sh_err e = SH_ERR_INIT;
-    if (client_open(c->config_path, c->server, &c->client, &e) != 0)
+    if (client_open(&c->opts, &c->client, &e) != 0)
         return cli_fail(&e);
     return 0;
 }

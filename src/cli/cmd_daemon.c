@@ -131,7 +131,7 @@ int cmd_daemon_run(cli_ctx *c, int argc, char **argv)
     sh_err e = SH_ERR_INIT;
     int opened = data_dir ? svc_open_engine_only(data_dir, poll_interval, (int)retention_days,
                                                  &s, &e)
-                          : svc_open(c->config_path, &s, &e);
+                          : svc_open(c->opts.config_path, &s, &e);
     if (opened != 0)
         return cli_fail(&e);
     rc = svc_daemon_run(s, &e) == 0 ? EXIT_OK : cli_fail(&e);

@@ -37,7 +37,7 @@ static host *script_host(cli_ctx *c)
 {
     sh_err e = SH_ERR_INIT;
     host *h = host_new(&e);
-    if (h && host_enable_scripthut(h, c->config_path, c->server, &e) != 0) {
+    if (h && host_enable_scripthut(h, c->opts.config_path, c->opts.server, &e) != 0) {
         host_free(h);
         h = NULL;
     }
@@ -84,7 +84,7 @@ static char *data_dir_for_history(const char *config_path)
 
 static int run_repl(cli_ctx *c)
 {
-    char *dir = data_dir_for_history(c->config_path);
+    char *dir = data_dir_for_history(c->opts.config_path);
     char *history = NULL;
     if (dir && fs_mkdir_p(dir, 0700) == 0)
         history = xasprintf("%s/%s", dir, LUA_HISTORY_FILE);

@@ -50,7 +50,7 @@ int cmd_serve(cli_ctx *c, int argc, char **argv)
     }
     if ((rc = cli_positionals(c, argc, argv, 0, 0, "")) != 0)
         return rc;
-    o.config_path = c->config_path;
+    o.config_path = c->opts.config_path;
     sh_err e = SH_ERR_INIT;
     if (http_serve(&o, &e) != 0)
         return cli_fail(&e);

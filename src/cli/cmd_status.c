@@ -75,7 +75,7 @@ static json_t *build_report(cli_ctx *c)
                           SCRIPTHUT_VERSION, "server", "server_source", "config_files",
                           "config_error", "data_dir", "engine", "backends", "runs");
     sh_err e = SH_ERR_INIT;
-    if (client_open(c->config_path, c->server, &c->client, &e) != 0) {
+    if (client_open(&c->opts, &c->client, &e) != 0) {
         json_object_set_new(r, "config_error", json_string(e.msg));
         return r;
     }

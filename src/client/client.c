@@ -31,9 +31,12 @@ static const char *config_cli_server(json_t *config)
     return json_string_value(json_object_get(settings_of(config), "cli_server"));
 }
 
-/* An environment variable, else settings.cli_auth.<key>, else NULL. */
-static const char *auth_value(json_t *config, const char *env, const char *key)
+/* A flag, else an environment variable, else settings.cli_auth.<key>, else
+ * NULL. */
+static const char *auth_value(const char *flag, json_t *config, const char *env, const char *key)
 {
+    if (flag && *flag)
+        return flag;
     const char *v = getenv(env);
     if (v && *v)
         return v;
@@ -43,20 +46,24 @@ static const char *auth_value(json_t *config, const char *env, const char *key)
 
 /* Server mode: the client's own config is loaded for its settings (auth)
  * and the names only it defines; failing to load it is not fatal here. */
-static int open_server_mode(cli_client *cl, const char *config_path, const char *url, sh_err *e)
+static int open_server_mode(cli_client *cl, const client_options *o, const char *url, sh_err *e)
 {
     sh_err ce = SH_ERR_INIT;
     cl->host = host_new(&ce);
-    if (cl->host && host_load_config(cl->host, config_path, &cl->config, &ce) != 0)
+    if (cl->host && host_load_config(cl->host, o->config_path, &cl->config, &ce) != 0)
         cl->config = NULL;
     if (!cl->config)
         cl->config_error = xstrdup(ce.msg);
+    cl->config_path = o->config_path ? xstrdup(o->config_path) : NULL;
+    json_t *cfg = cl->config;
     remote_auth auth = {
-        .token = auth_value(cl->config, "SCRIPTHUT_API_TOKEN", "token"),
-        .cf_client_id = auth_value(cl->config, "SCRIPTHUT_CF_CLIENT_ID", "cf_client_id"),
-        .cf_client_secret =
-            auth_value(cl->config, "SCRIPTHUT_CF_CLIENT_SECRET", "cf_client_secret"),
-        .cf_access_token = auth_value(cl->config, "SCRIPTHUT_CF_ACCESS_TOKEN", "cf_access_token"),
+        .token = auth_value(o->token, cfg, "SCRIPTHUT_API_TOKEN", "token"),
+        .cf_client_id =
+            auth_value(o->cf_client_id, cfg, "SCRIPTHUT_CF_CLIENT_ID", "cf_client_id"),
+        .cf_client_secret = auth_value(o->cf_client_secret, cfg, "SCRIPTHUT_CF_CLIENT_SECRET",
+                                       "cf_client_secret"),
+        .cf_access_token = auth_value(o->cf_access_token, cfg, "SCRIPTHUT_CF_ACCESS_TOKEN",
+                                      "cf_access_token"),
     };
     cl->rm = remote_new(url, &auth, e);
     if (!cl->rm)
@@ -65,9 +72,9 @@ static int open_server_mode(cli_client *cl, const char *config_path, const char 
     return 0;
 }
 
-int client_open(const char *config_path, const char *server_flag, cli_client **out, sh_err *e)
+int client_open(const client_options *o, cli_client **out, sh_err *e)
 {
-    const char *chosen = server_flag, *source = "--server";
+    const char *chosen = o->server, *source = "--server";
     if (!chosen) {
         chosen = getenv("SCRIPTHUT_SERVER");
         source = "SCRIPTHUT_SERVER";
@@ -75,7 +82,7 @@ int client_open(const char *config_path, const char *server_flag, cli_client **o
     cli_client *cl = xcalloc(1, sizeof *cl);
     if (chosen && *chosen && !is_local_keyword(chosen)) {
         cl->source = source;
-        if (open_server_mode(cl, config_path, chosen, e) != 0) {
+        if (open_server_mode(cl, o, chosen, e) != 0) {
             client_close(cl);
             return -1;
         }
@@ -83,7 +90,7 @@ int client_open(const char *config_path, const char *server_flag, cli_client **o
         return 0;
     }
     svc *s = NULL;
-    if (svc_open(config_path, &s, e) != 0) {
+    if (svc_open(o->config_path, &s, e) != 0) {
         client_close(cl);
         return -1;
     }
@@ -95,7 +102,7 @@ int client_open(const char *config_path, const char *server_flag, cli_client **o
             char *url = xstrdup(from_config);
             svc_close(s);
             cl->source = "settings.cli_server";
-            int rc = open_server_mode(cl, config_path, url, e);
+            int rc = open_server_mode(cl, o, url, e);
             free(url);
             if (rc != 0) {
                 client_close(cl);
@@ -120,6 +127,9 @@ void client_close(cli_client *cl)
     client_engine_release(cl);
     if (cl->local)
         svc_close(cl->local);
+    if (cl->own)
+        svc_close(cl->own);
+    free(cl->config_path);
     remote_free(cl->rm);
     json_decref(cl->config);
     host_free(cl->host);

@@ -20,9 +20,22 @@
 typedef struct cli_client cli_client;
 struct svc;
 
+/* How to reach scripthut, as the command line gave it (every field may be
+ * NULL).  Each credential given here wins over its environment variable
+ * (SCRIPTHUT_API_TOKEN, SCRIPTHUT_CF_CLIENT_ID, SCRIPTHUT_CF_CLIENT_SECRET,
+ * SCRIPTHUT_CF_ACCESS_TOKEN), which wins over settings.cli_auth. */
+typedef struct client_options {
+    const char *config_path;     /* --config, or NULL for discovery */
+    const char *server;          /* --server */
+    const char *token;           /* --token: bearer token */
+    const char *cf_client_id;    /* --cf-client-id: Cloudflare Access service token */
+    const char *cf_client_secret;/* --cf-client-secret */
+    const char *cf_access_token; /* --cf-access-token: a user's Access JWT */
+} client_options;
+
 /* Resolves the transport and connects (local: loads the config and opens the
- * store).  `server_flag` may be NULL.  */
-int client_open(const char *config_path, const char *server_flag, cli_client **out, sh_err *e);
+ * store). */
+int client_open(const client_options *opts, cli_client **out, sh_err *e);
 void client_close(cli_client *cl);  /* releases the engine if held */
 
 /* "local" or the server URL, and where the choice came from

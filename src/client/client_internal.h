@@ -16,6 +16,10 @@ struct cli_client {
     struct host *host;
     json_t *config;
     char *config_error;
+    char *config_path;     /* server mode: --config as given (NULL: discovery) */
+    /* Server mode: a service over the client's own config, opened on first
+     * need, for previews and installs of names only the client defines. */
+    struct svc *own;
     char *server;          /* "local" or the URL */
     const char *source;    /* where `server` came from */
     bool engine_requested; /* client_engine_acquire was called */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "client/client_internal.h"
+#include "core/service.h"
 #include "lua/host.h"
 #include "util/sbuf.h"
 
@@ -100,6 +101,36 @@ static bool is_unknown_workflow(const sh_err *e)
     return e->status == SH_ENOTFOUND && !strncmp(e->msg, "Workflow '", 10);
 }
 
+static bool is_unknown_stack(const sh_err *e)
+{
+    return e->status == SH_ENOTFOUND && !strncmp(e->msg, "Stack '", 7);
+}
+
+static bool own_config_defines(cli_client *cl, const char *list, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(cl->config, list), i, v) {
+        const char *n = json_string_value(json_object_get(v, "name"));
+        if (n && !strcmp(n, name))
+            return true;
+    }
+    return false;
+}
+
+/* The service over the client's own config (DESIGN §1: names only the client
+ * defines are evaluated here).  NULL when it cannot be opened; the server's
+ * error in *e then stands. */
+static svc *own_service(cli_client *cl)
+{
+    if (!cl->own) {
+        sh_err ignored = SH_ERR_INIT;
+        if (svc_open(cl->config_path, &cl->own, &ignored) != 0)
+            cl->own = NULL;
+    }
+    return cl->own;
+}
+
 /* DESIGN §1: a name the server does not know but our own config defines is
  * evaluated here and sent as a resolved task list. */
 static int run_client_workflow(cli_client *cl, json_t *wf, const char *name, const char *backend,
@@ -152,7 +183,14 @@ int sm_workflow_view(cli_client *cl, const char *name, const char *backend, json
     sbuf_puts(&p, base);
     free(base);
     query_add(&p, "backend", backend);
-    return get(cl, sbuf_detach(&p), out, e);
+    int rc = get(cl, sbuf_detach(&p), out, e);
+    svc *own = rc != 0 && is_unknown_workflow(e) && own_config_defines(cl, "workflows", name)
+                   ? own_service(cl)
+                   : NULL;
+    if (!own)
+        return rc;
+    *e = (sh_err)SH_ERR_INIT;
+    return svc_workflow_view(own, name, backend, out, e);
 }
 
 /* --- runs ------------------------------------------------------------------------ */
@@ -272,6 +310,21 @@ int sm_stack_install(cli_client *cl, const char *name, const char *backend, bool
     json_t *empty = json_object();
     int rc = send_json(cl, "POST", sbuf_detach(&p), empty, summary, e);
     json_decref(empty);
+    svc *own = rc != 0 && is_unknown_stack(e) && own_config_defines(cl, "stacks", name)
+                   ? own_service(cl)
+                   : NULL;
+    if (!own)
+        return rc;
+    /* The install task, built from our definition, goes as a plain task run. */
+    *e = (sh_err)SH_ERR_INIT;
+    json_t *doc = NULL;
+    char *run_name = NULL, *used = NULL;
+    if (svc_stack_install_doc(own, name, backend, rebuild, &doc, &run_name, &used, e) != 0)
+        return -1;
+    rc = sm_submit(cl, run_name, used, doc, summary, e);
+    json_decref(doc);
+    free(run_name);
+    free(used);
     return rc;
 }
 

@@ -89,6 +89,11 @@ int svc_stack_check(svc *s, const char *name, const char *backend, json_t **out,
  * local).  Nothing is stored on error.  *summary = run summary. */
 int svc_stack_install(svc *s, const char *name, const char *backend, bool rebuild,
                       json_t **summary, sh_err *e);
+/* What svc_stack_install submits, without submitting it: the one-task
+ * document, its run label and the backend chosen.  Server-mode clients use
+ * it for stacks only their own config defines (DESIGN §1). */
+int svc_stack_install_doc(svc *s, const char *name, const char *backend, bool rebuild,
+                          json_t **doc, char **run_name, char **backend_used, sh_err *e);
 /* Removes <cache_dir>/<name> (every hash) on the backend(s), then checks
  * again: {"deleted": [rows as in check, "note" = the failure]}. */
 int svc_stack_delete(svc *s, const char *name, const char *backend, json_t **out, sh_err *e);

@@ -584,27 +584,39 @@ int svc_stack_script(svc *s, const char *name, bool rebuild, char **script, sh_e
     return svc_done(s, rc);
 }
 
-int svc_stack_install(svc *s, const char *name, const char *backend_name, bool rebuild,
-                      json_t **summary, sh_err *e)
+int svc_stack_install_doc(svc *s, const char *name, const char *backend_name, bool rebuild,
+                          json_t **doc, char **run_name, char **backend_used, sh_err *e)
 {
     json_t *stack = find_stack(s, name, e);
     if (!stack || check_stack_name(name, e) < 0)
-        return svc_done(s, -1);
+        return -1;
     const char *bname = install_backend(s, stack, backend_name, e);
     if (!bname)
-        return svc_done(s, -1);
+        return -1;
     backend *b = open_machine(s, bname, e);
     if (!b)
-        return svc_done(s, -1);
+        return -1;
     backend_destroy(b);
     refresh_hash(stack);
     json_t *task = install_task(s, stack, rebuild, e);
     if (!task)
+        return -1;
+    *doc = json_pack("{s:[o]}", "tasks", task);
+    *run_name = xasprintf(STACK_RUN_PREFIX "%s", name);
+    *backend_used = xstrdup(bname);
+    return 0;
+}
+
+int svc_stack_install(svc *s, const char *name, const char *backend_name, bool rebuild,
+                      json_t **summary, sh_err *e)
+{
+    json_t *doc = NULL;
+    char *label = NULL, *bname = NULL;
+    if (svc_stack_install_doc(s, name, backend_name, rebuild, &doc, &label, &bname, e) != 0)
         return svc_done(s, -1);
-    json_t *doc = json_pack("{s:[o]}", "tasks", task);
-    char *label = xasprintf(STACK_RUN_PREFIX "%s", name);
     int rc = svc_submit(s, label, bname, doc, 0, summary, e);
     free(label);
+    free(bname);
     json_decref(doc);
     return rc;
 }

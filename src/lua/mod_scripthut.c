@@ -66,7 +66,8 @@ static cli_client *api_client(lua_State *L, sh_err *e)
     c = lua_newuserdatauv(L, sizeof *c, 0);                  // opts config server conn
     c->cl = NULL;
     luaL_setmetatable(L, API_CONN_MT);
-    if (client_open(lua_tostring(L, -3), lua_tostring(L, -2), &c->cl, e) != 0) {
+    client_options o = {.config_path = lua_tostring(L, -3), .server = lua_tostring(L, -2)};
+    if (client_open(&o, &c->cl, e) != 0) {
         lua_pop(L, 4);
         return NULL;
     }

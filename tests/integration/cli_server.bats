@@ -154,6 +154,36 @@ same_in_both_modes() {
     assert_jq '.runs | length == 1 and .[0].task_count == 2'
 }
 
+@test "workflow view of a workflow only the client defines previews it from the client's config" {
+    printf 'settings { poll_interval = 1 }\n' >"$TEST_ROOT/server.lua"
+    start_server --config "$TEST_ROOT/server.lua"
+    write_config
+    run sh --server "$URL" workflow view pair --json
+    assert_status 0
+    [ "$(printf '%s' "$output" | jq -r '[.tasks[].id] | join(",")')" = "one,two" ] || { show_output; false; }
+    run --separate-stderr sh --server "$URL" workflow view nosuch
+    assert_status 1
+    assert_stderr_contains "Workflow 'nosuch' not found"
+}
+
+@test "stack install of a stack only the client defines sends its resolved install task" {
+    printf 'settings { poll_interval = 1 }\n' >"$TEST_ROOT/server.lua"
+    start_server --config "$TEST_ROOT/server.lua"
+    cat >"$WORK/scripthut.lua" <<LUA
+stack "mine" { backends = { "local" }, cache_dir = "$TEST_ROOT/stacks", prep = "echo built > built.txt" }
+LUA
+    id="$(sh --server "$URL" stack install mine --json | jq -r .id)"
+    [ -n "$id" ] && [ "$id" != null ]
+    run sh --server "$URL" run watch "$id" --exit-status
+    assert_status 0
+    req GET "/api/v1/runs/$id"
+    assert_jq '.workflow_name == "_stack/mine" and (.items | length) == 1'
+    [ -n "$(find "$TEST_ROOT/stacks/mine" -name built.txt)" ] || { ls -R "$TEST_ROOT/stacks"; false; }
+    run --separate-stderr sh --server "$URL" stack install nosuch
+    assert_status 2
+    assert_stderr_contains "Stack 'nosuch' not found"
+}
+
 @test "the bearer token comes from SCRIPTHUT_API_TOKEN or settings.cli_auth" {
     SCRIPTHUT_API_TOKEN=tok start_server
     run --separate-stderr sh --server "$URL" run list
@@ -165,6 +195,55 @@ same_in_both_modes() {
     printf 'settings { cli_auth = { token = "tok" } }\n' >"$XDG_CONFIG_HOME/scripthut/config.lua"
     run sh --server "$URL" run list
     assert_status 0
+}
+
+@test "--token wins over SCRIPTHUT_API_TOKEN, which wins over settings.cli_auth" {
+    SCRIPTHUT_API_TOKEN=tok start_server
+    mkdir -p "$XDG_CONFIG_HOME/scripthut"
+    printf 'settings { cli_auth = { token = "stale" } }\n' >"$XDG_CONFIG_HOME/scripthut/config.lua"
+    run --separate-stderr sh --server "$URL" run list
+    assert_status 1
+    assert_stderr_contains "Error: Not authenticated"
+    SCRIPTHUT_API_TOKEN=wrong run sh --server "$URL" --token tok run list
+    assert_status 0
+    SCRIPTHUT_API_TOKEN=tok run sh run list --server "$URL" --token=wrong
+    assert_status 1
+    SCRIPTHUT_API_TOKEN=tok run sh --server "$URL" run list
+    assert_status 0
+}
+
+@test "Cloudflare Access credentials from flags or the environment are sent as headers" {
+    # A recorder standing in for Cloudflare's edge: it writes the headers it
+    # received and answers like the API would.
+    cat >"$TEST_ROOT/recorder.py" <<'PY'
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open(sys.argv[1], "a") as f:
+            for k in ("CF-Access-Client-Id", "CF-Access-Client-Secret", "cf-access-token"):
+                f.write("%s=%s\n" % (k, self.headers.get(k)))
+        body = json.dumps({"runs": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.handle_request()
+PY
+    coproc REC { python3 "$TEST_ROOT/recorder.py" "$TEST_ROOT/headers"; }
+    read -r port <&"${REC[0]}"
+    SCRIPTHUT_CF_CLIENT_SECRET=env-secret run sh --server "http://127.0.0.1:$port" \
+        --cf-client-id flag-id --cf-access-token flag-jwt run list
+    assert_status 0
+    wait "$REC_PID" || true
+    run cat "$TEST_ROOT/headers"
+    assert_contains "CF-Access-Client-Id=flag-id"
+    assert_contains "CF-Access-Client-Secret=env-secret"
+    assert_contains "cf-access-token=flag-jwt"
 }
 
 @test "the seed: stack install through the server returns at once; run watch follows it" {
