@@ -173,6 +173,11 @@ static int start_civetweb(http_server *srv, sh_err *e)
                              "max_request_size", HTTP_MAX_HEADER_BYTES,
                              "enable_keep_alive", "yes",
                              "keep_alive_timeout_ms", "5000",
+                             /* Replies go out as headers then body: without
+                              * TCP_NODELAY, Nagle + delayed ACK hold each
+                              * keep-alive reply ~40 ms (measured: 22 req/s
+                              * on one connection). */
+                             "tcp_nodelay", "1",
                              "decode_url", "no",
                              NULL};
     struct mg_callbacks cb;
