@@ -160,8 +160,13 @@ local function backend_schema(btype, dir)
   if btype == "slurm" then
     add { "partition_map", check.string_map, default = util.object }
     add { "default_partition", check.nonempty_string }
+    -- seconds between cluster-info queries (sinfo) for `backend status`
+    add { "sinfo_interval", check.positive_integer, default = 60 }
   elseif btype == "pbs" then
     add { "queue", check.nonempty_string }
+    -- resource syntax and history: select=1:ncpus=N (PBS Pro, OpenPBS) or
+    -- nodes=1:ppn=N (Torque)
+    add { "flavor", check.one_of { "pbspro", "torque" }, default = "pbspro" }
   end
   return schema
 end

@@ -84,11 +84,16 @@ local function prepare_one(batch, job, cache, templates)
   if not template then
     return { error = terr }
   end
-  local script = template.render {
+  -- A value the template refuses (a gres PBS cannot take, a space in an
+  -- #SBATCH value) fails this job alone, with the template's message.
+  local ok, script = pcall(template.render, {
     task = task, backend = run.backend, env = resolved.env, init = resolved.init,
     run_id = job.run_id, tag = job.tag, attempt = job.attempt,
     out_path = job.out_path, err_path = job.err_path,
-  }
+  })
+  if not ok then
+    return { error = tostring(script) }
+  end
   return { script = script, env = batch.with_env and resolved.env or nil,
            warnings = resolved.warnings }
 end

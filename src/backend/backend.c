@@ -12,23 +12,19 @@ typedef int (*backend_init_fn)(backend *b, sh_err *e);
 
 static const struct {
     const char *type;
-    backend_init_fn init; /* NULL: a known type that is not implemented yet */
+    backend_init_fn init;
 } backend_types[] = {
     {"local", backend_local_init},
     {"noop", backend_noop_init}, /* benchmarks: jobs succeed without running */
     {"slurm", backend_slurm_init},
-    {"pbs", NULL},
+    {"pbs", backend_pbs_init},
 };
 
 static int backend_init_for_type(backend *b, const char *type, sh_err *e)
 {
     for (size_t i = 0; i < sizeof backend_types / sizeof backend_types[0]; i++) {
-        if (strcmp(backend_types[i].type, type) != 0)
-            continue;
-        if (!backend_types[i].init)
-            return sh_err_set(e, SH_EINVAL, "backend '%s': backend type '%s' is not supported yet",
-                              b->name, type);
-        return backend_types[i].init(b, e);
+        if (strcmp(backend_types[i].type, type) == 0)
+            return backend_types[i].init(b, e);
     }
     return sh_err_set(e, SH_EINVAL,
                       "backend '%s': unknown backend type '%s' (expected local, slurm, pbs or noop)",
@@ -75,5 +71,7 @@ json_t *backend_describe(backend *b)
     json_object_set_new(o, "connected",
                         json_boolean(!tr || (json_is_string(state) &&
                                              !strcmp(json_string_value(state), "connected"))));
+    if (b->ops && b->ops->describe)
+        b->ops->describe(b, o);
     return o;
 }

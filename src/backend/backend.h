@@ -1,5 +1,5 @@
-/* backend.h - the interface every backend implements (local now; slurm and pbs
- * over a transport later).  The engine talks to backends only through this.
+/* backend.h - the interface every backend implements (local, noop; slurm and
+ * pbs over a transport).  The engine talks to backends only through this.
  *
  * Rules every backend follows (DESIGN §5):
  *  - submit() is given a tag (sh-<run>-<task>-<attempt>) that it records with
@@ -83,6 +83,9 @@ struct backend_ops {
     /* Reads a small file a task produced (generates_source). */
     int (*read_file)(backend *b, const char *path, char **out, size_t *len, sh_err *e);
     void (*destroy)(backend *b);
+    /* Optional: adds backend-specific fields to backend_describe's object
+     * (Slurm: "cluster", from sinfo on its own slower timer).  Engine thread. */
+    void (*describe)(backend *b, json_t *out);
 };
 
 struct backend {
@@ -110,6 +113,7 @@ json_t *backend_describe(backend *b);
 int backend_local_init(backend *b, sh_err *e);
 int backend_noop_init(backend *b, sh_err *e);  /* jobs succeed at once: benchmarks */
 int backend_slurm_init(backend *b, sh_err *e);
+int backend_pbs_init(backend *b, sh_err *e);   /* PBS Pro / Torque (backend/pbs.c) */
 /* Slurm/PBS: b->tr is SSH when the config has "ssh", else local (scripthut
  * runs on the login node). */
 int backend_sched_transport(backend *b, sh_err *e);

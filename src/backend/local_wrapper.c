@@ -302,9 +302,31 @@ static int write_result(const char *jobdir, const wrapper_result *res)
     json_decref(root);
     char *path = local_spool_path(jobdir, LOCAL_RESULT_FILE);
     int rc = fs_write_atomic(path, text, strlen(text), 0644);
+    int saved = errno;
     free(path);
     free(text);
+    errno = saved;
     return rc;
+}
+
+/* A full disk (or quota) must not turn a finished task into a lost one: the
+ * engine reads "wrapper gone, no result" as a crash and fails the task.  So
+ * the wrapper stays alive (the task shows as running) and retries until
+ * space comes back, for at most a day. */
+#define RESULT_RETRY_INTERVAL_S 1
+#define RESULT_RETRY_MAX_MS (24LL * 3600 * 1000)
+
+static int write_result_patiently(const char *jobdir, const wrapper_result *res)
+{
+    long long deadline = (long long)time_monotonic_ms() + RESULT_RETRY_MAX_MS;
+    for (;;) {
+        if (write_result(jobdir, res) == 0)
+            return 0;
+        if ((errno != ENOSPC && errno != EDQUOT) || (long long)time_monotonic_ms() > deadline)
+            return -1;
+        struct timespec ts = {RESULT_RETRY_INTERVAL_S, 0};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* Reads the child's start-failure message (empty when exec succeeded). */
@@ -410,5 +432,5 @@ int local_job_wrapper_main(int argc, char **argv)
         res.started_at_us = time_now_us();
     res.finished_at_us = time_now_us();
     wrapper_job_free(&job);
-    return write_result(jobdir, &res) == 0 ? 0 : 1;
+    return write_result_patiently(jobdir, &res) == 0 ? 0 : 1;
 }

@@ -7,6 +7,7 @@
  * (submit_driver.c).  The tag (DESIGN §5) is the job name, which both squeue
  * and sacct can filter on, so a job submitted just before a crash is found
  * again instead of being submitted twice. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,9 @@ typedef struct slurm_impl {
     bool no_accounting;       /* sacct said accounting is disabled: use scontrol */
     missing_job *missing;
     size_t nmissing;
+    int64_t sinfo_interval_ms; /* cluster info: at most this often (sinfo_interval) */
+    int64_t sinfo_at_ms;       /* 0: never asked */
+    json_t *cluster;           /* the last sinfo answer, or NULL */
 } slurm_impl;
 
 static slurm_impl *impl_of(backend *b)
@@ -78,7 +82,16 @@ static int run_script(backend *b, const char *what, const char *script, int time
                       exec_result *r, sh_err *e)
 {
     slurm_impl *si = impl_of(b);
-    if (b->tr->ops->exec(b->tr, si->shell, script, strlen(script), timeout_ms, r, e) < 0)
+    /* "sh -s # squeue": the comment names the query in the transport's
+     * command log (`backend status`), where every script would otherwise be
+     * just "sh -s".  Only letters, digits, spaces and "/_.-" reach the shell, so the
+     * label is inert even for a login shell that does not know '#'. */
+    char cmd[128];
+    int n = snprintf(cmd, sizeof cmd, "%s # ", si->shell);
+    for (const char *w = what; *w && n < (int)sizeof cmd - 1; w++)
+        cmd[n++] = isalnum((unsigned char)*w) || strchr(" /_.-", *w) ? *w : '_';
+    cmd[n] = '\0';
+    if (b->tr->ops->exec(b->tr, cmd, script, strlen(script), timeout_ms, r, e) < 0)
         return sh_err_prefix(e, "backend '%s': %s", b->name, what);
     if (r->timed_out) {
         sh_err_set(e, SH_EUNAVAIL, "backend '%s': %s timed out after %d s", b->name, what,
@@ -594,11 +607,57 @@ static int slurm_read_file(backend *b, const char *path, char **out, size_t *len
     return slurm_read_log(b, path, 0, out, len, e);
 }
 
+/* --- cluster info ------------------------------------------------------------------- */
+
+/* sinfo runs on its own slower timer (DESIGN §5: cluster info is for the
+ * dashboard and `backend status`, never on the tick's critical path): at most
+ * once per sinfo_interval, whatever the poll interval.  A failure keeps the
+ * last answer and says why. */
+static void refresh_cluster(backend *b, slurm_impl *si)
+{
+    int64_t now = time_monotonic_ms();
+    if (si->sinfo_at_ms && now - si->sinfo_at_ms < si->sinfo_interval_ms)
+        return;
+    si->sinfo_at_ms = now;
+    const char *cmd = "sinfo --noheader --Node --format='" SLURM_SINFO_FORMAT "'\n";
+    exec_result r;
+    sh_err e = SH_ERR_INIT;
+    char why[sizeof e.msg] = "";
+    if (run_script(b, "sinfo", cmd, SLURM_QUERY_TIMEOUT_MS, &r, &e) < 0) {
+        memcpy(why, e.msg, sizeof why);
+    } else {
+        if (r.exit_status == 0) {
+            json_decref(si->cluster);
+            si->cluster = slurm_parse_sinfo(r.out);
+            char iso[ISO8601_LEN];
+            json_object_set_new(si->cluster, "updated_at",
+                                json_string(time_format_iso(time_now_us(), iso)));
+        } else {
+            first_line(r.err, why, sizeof why);
+        }
+        exec_result_free(&r);
+    }
+    if (!why[0])
+        return;
+    if (!si->cluster)
+        si->cluster = json_object();
+    json_object_set_new(si->cluster, "error", json_string(why));
+}
+
+static void slurm_describe(backend *b, json_t *out)
+{
+    slurm_impl *si = impl_of(b);
+    refresh_cluster(b, si);
+    if (si->cluster)
+        json_object_set(out, "cluster", si->cluster);
+}
+
 static void slurm_destroy(backend *b)
 {
     slurm_impl *si = impl_of(b);
     if (!si)
         return;
+    json_decref(si->cluster);
     for (size_t i = 0; i < si->nmissing; i++)
         free(si->missing[i].id);
     free(si->missing);
@@ -617,6 +676,7 @@ static const struct backend_ops slurm_ops = {
     .read_log = slurm_read_log,
     .read_file = slurm_read_file,
     .destroy = slurm_destroy,
+    .describe = slurm_describe,
 };
 
 int backend_sched_transport(backend *b, sh_err *e)
@@ -640,6 +700,10 @@ int backend_slurm_init(backend *b, sh_err *e)
     si->log_dir = xstrdup(ld ? ld : "~/.scripthut/logs");
     si->local_logs = xasprintf("%s/logs/", b->data_dir);
     si->shell = json_is_true(json_object_get(b->config, "login_shell")) ? "bash -l -s" : "sh -s";
+    json_t *si_iv = json_object_get(b->config, "sinfo_interval");
+    si->sinfo_interval_ms =
+        (json_is_integer(si_iv) && json_integer_value(si_iv) > 0 ? json_integer_value(si_iv) : 60) *
+        1000;
     b->impl = si;
     b->ops = &slurm_ops;
     return 0;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "util/sbuf.h"
+#include "util/strmap.h"
 
 /* --- states --------------------------------------------------------------------------- */
 
@@ -385,4 +386,106 @@ int slurm_parse_sbatch_id(const char *out, char *id, size_t id_size)
     memcpy(id, out, n);
     id[n] = '\0';
     return 0;
+}
+
+/* --- sinfo ---------------------------------------------------------------------------- */
+
+enum { NODE_IDLE, NODE_MIXED, NODE_ALLOC, NODE_DOWN };
+static const char *const node_keys[] = {"nodes_idle", "nodes_mixed", "nodes_alloc", "nodes_down"};
+
+/* sinfo's compact state (%t) -> a class.  Flags are suffixes: '*' (not
+ * responding) makes any state down; '~' (powered off), '#' (powering up),
+ * '%', '!', '@', '^', '-', '$' (reservations, power, reboot) do not change
+ * what the node can do for us now. */
+static int node_class(const char *t)
+{
+    size_t n = strcspn(t, "*~#%!@^-$");
+    if (t[n] && strchr(t + n, '*'))
+        return NODE_DOWN;
+    if (n == 4 && !strncmp(t, "idle", 4))
+        return NODE_IDLE;
+    if (n == 3 && !strncmp(t, "mix", 3))
+        return NODE_MIXED;
+    if ((n == 5 && !strncmp(t, "alloc", 5)) || (n == 4 && !strncmp(t, "comp", 4)) ||
+        (n == 9 && !strncmp(t, "allocated", 9)) || (n == 4 && !strncmp(t, "resv", 4)))
+        return NODE_ALLOC;
+    return NODE_DOWN; /* down, drain, drng, fail, maint, unk, ...: not usable now */
+}
+
+static void add_int(json_t *o, const char *k, long long v)
+{
+    json_object_set_new(o, k, json_integer(json_integer_value(json_object_get(o, k)) + v));
+}
+
+static json_t *counts_new(void)
+{
+    return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "nodes", 0, "nodes_idle", 0,
+                     "nodes_mixed", 0, "nodes_alloc", 0, "nodes_down", 0, "cpus_alloc", 0,
+                     "cpus_idle", 0, "cpus_total", 0);
+}
+
+static void count_node(json_t *o, int cls, long long alloc, long long idle, long long total)
+{
+    add_int(o, "nodes", 1);
+    add_int(o, node_keys[cls], 1);
+    add_int(o, "cpus_alloc", alloc);
+    add_int(o, "cpus_idle", idle);
+    add_int(o, "cpus_total", total);
+}
+
+static json_t *partition_of(json_t *parts, const char *name, bool dflt, const char *avail)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(parts, i, p)
+        if (!strcmp(json_string_value(json_object_get(p, "name")), name))
+            return p;
+    p = counts_new();
+    json_object_set_new(p, "name", json_string(name));
+    json_object_set_new(p, "default", json_boolean(dflt));
+    json_object_set_new(p, "state", json_string(avail));
+    json_array_append_new(parts, p);
+    return p;
+}
+
+json_t *slurm_parse_sinfo(const char *text)
+{
+    json_t *out = counts_new(), *parts = json_array();
+    strmap seen;
+    strmap_init(&seen, 64);
+    char *copy = xstrdup(text ? text : "");
+    for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *f[5];
+        int nf = 0;
+        for (char *p = line; nf < 5; nf++) {
+            f[nf] = p;
+            char *bar = strchr(p, '|');
+            if (!bar) {
+                nf++;
+                break;
+            }
+            *bar = '\0';
+            p = bar + 1;
+        }
+        long long a, i, o, t;
+        if (nf != 5 || !*f[0] || !*f[1] ||
+            sscanf(f[4], "%lld/%lld/%lld/%lld", &a, &i, &o, &t) != 4)
+            continue;
+        size_t plen = strlen(f[1]);
+        bool dflt = f[1][plen - 1] == '*';
+        if (dflt)
+            f[1][plen - 1] = '\0';
+        int cls = node_class(f[3]);
+        count_node(partition_of(parts, f[1], dflt, f[2]), cls, a, i, t);
+        size_t dummy;
+        if (!strmap_get(&seen, f[0], &dummy)) {
+            strmap_put(&seen, f[0], 1);
+            count_node(out, cls, a, i, t);
+        }
+    }
+    strmap_free(&seen);
+    free(copy); /* after the map: its keys point into copy */
+    json_object_set_new(out, "partitions", parts);
+    return out;
 }

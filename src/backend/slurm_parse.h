@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "backend/backend.h"
 
 typedef enum slurm_class {
@@ -81,5 +83,17 @@ void slurm_final_to_status(const slurm_final *f, job_status *out);
 /* The job id in `sbatch --parsable` output ("123" or "123;cluster"), into id;
  * 0, or -1 when the first line is not a job id. */
 int slurm_parse_sbatch_id(const char *out, char *id, size_t id_size);
+
+/* Cluster info for `backend status`: one line per node and partition from
+ * `sinfo --noheader --Node --format=SLURM_SINFO_FORMAT` (node, partition
+ * with '*' for the default, availability, compact state, CPUs as
+ * allocated/idle/other/total).  Returns {"nodes", "nodes_idle",
+ * "nodes_mixed", "nodes_alloc", "nodes_down", "cpus_alloc", "cpus_idle",
+ * "cpus_total", "partitions": [{"name", "default", "state", "nodes",
+ * "nodes_idle", "nodes_mixed", "nodes_alloc", "nodes_down", "cpus_alloc",
+ * "cpus_idle", "cpus_total"}]}; a node in several partitions counts once in
+ * the totals.  Lines that are not rows are skipped.  Caller owns it. */
+#define SLURM_SINFO_FORMAT "%N|%P|%a|%t|%C"
+json_t *slurm_parse_sinfo(const char *text);
 
 #endif

@@ -129,6 +129,7 @@ int cmd_run_rerun(cli_ctx *c, int argc, char **argv);
 int cmd_run_delete(cli_ctx *c, int argc, char **argv);
 int cmd_run_logs(cli_ctx *c, int argc, char **argv);
 int cmd_backend_list(cli_ctx *c, int argc, char **argv);
+int cmd_backend_status(cli_ctx *c, int argc, char **argv);
 int cmd_status(cli_ctx *c, int argc, char **argv);
 int cmd_daemon_status(cli_ctx *c, int argc, char **argv);
 int cmd_daemon_start(cli_ctx *c, int argc, char **argv);

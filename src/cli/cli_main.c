@@ -81,7 +81,10 @@ static const cli_cmd COMMANDS[] = {
      "  -f, --follow            keep printing new output until the task ends\n"
      "      --interval S        seconds between checks with --follow (default 2)\n",
      false},
-    {"backend", "list", cmd_backend_list, "backend list [--json]", "list backends", NULL, false},
+    {"backend", "list", cmd_backend_list, "backend list [--json]",
+     "list backends: status, active jobs, last error", NULL, false},
+    {"backend", "status", cmd_backend_status, "backend status [NAME] [--json]",
+     "a backend's connection, counters, recent commands and cluster info", NULL, false},
     {"stack", "list", cmd_stack_list, "stack list [--json]",
      "list the stacks of the config with their hashes", NULL, false},
     {"stack", "check", cmd_stack_check, "stack check [NAME] [--backend B] [--json]",

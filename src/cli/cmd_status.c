@@ -14,17 +14,27 @@
 #define SCRIPTHUT_VERSION "dev"
 #endif
 
-/* [{"name","type","defined_at"}] from the loaded config. */
-static json_t *config_backends(json_t *config)
+/* [{"name","type","defined_at","connected","active_jobs","last_error"}]: the
+ * config merged with what the engine last saw (svc_backend_list). */
+static json_t *local_backends(svc *s)
 {
-    json_t *list = json_array();
+    json_t *list = json_array(), *all = NULL;
+    sh_err e = SH_ERR_INIT;
+    if (svc_backend_list(s, &all, &e) != 0)
+        return list;
     size_t i;
     json_t *be;
-    json_array_foreach(json_object_get(config, "backends"), i, be)
-        json_array_append_new(list, json_pack("{s:O?,s:O?,s:O?}", "name",
-                                              json_object_get(be, "name"), "type",
-                                              json_object_get(be, "type"), "defined_at",
-                                              json_object_get(be, "defined_at")));
+    json_array_foreach(json_object_get(all, "backends"), i, be) {
+        json_t *tr = json_object_get(be, "transport");
+        json_array_append_new(
+            list, json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "name", json_object_get(be, "name"),
+                            "type", json_object_get(be, "type"), "defined_at",
+                            json_object_get(be, "defined_at"), "connected",
+                            json_object_get(be, "connected"), "active_jobs",
+                            json_object_get(be, "active_jobs"), "last_error",
+                            json_is_object(tr) ? json_object_get(tr, "last_error") : NULL));
+    }
+    json_decref(all);
     return list;
 }
 
@@ -89,7 +99,7 @@ static json_t *build_report(cli_ctx *c)
     json_t *engine = NULL;
     if (svc_daemon_status(s, &engine, &e) == 0)
         json_object_set_new(r, "engine", engine);
-    json_object_set_new(r, "backends", config_backends(svc_config(s)));
+    json_object_set_new(r, "backends", local_backends(s));
     json_object_set_new(r, "runs", run_counts(c->client, r));
     return r;
 }
@@ -150,8 +160,10 @@ static void print_report(json_t *r)
     size_t i;
     json_t *be;
     json_array_foreach(json_object_get(r, "backends"), i, be)
-        sbuf_printf(&b, "%s%s (%s)", i ? ", " : "", out_str(be, "name") ? out_str(be, "name") : "?",
-                    out_str(be, "type") ? out_str(be, "type") : "?");
+        sbuf_printf(&b, "%s%s (%s%s)", i ? ", " : "",
+                    out_str(be, "name") ? out_str(be, "name") : "?",
+                    out_str(be, "type") ? out_str(be, "type") : "?",
+                    json_is_false(json_object_get(be, "connected")) ? ", not connected" : "");
     print_field("Backends:", sbuf_cstr(&b));
 
     json_t *runs = json_object_get(r, "runs");

@@ -305,6 +305,7 @@ int engine_tick(engine *en, sh_err *e)
     evict_finished(en);
     prune(en);
     store_release(en->st);
+    eng_snapshot_backends(en);
     return 0;
 }
 
@@ -427,6 +428,7 @@ void engine_free(engine *en)
     for (size_t b = 0; b < en->nbes; b++) {
         backend_destroy(en->bes[b]->b);
         free(en->bes[b]->name);
+        free(en->bes[b]->snapshot);
         free(en->bes[b]);
     }
     free(en->bes);

@@ -64,6 +64,7 @@ typedef struct ebackend {
     size_t active;
     int active_cpus;
     bool local;
+    char *snapshot;   /* the last snapshot written (engine_poll.c, core/backend_snapshot.h) */
 } ebackend;
 
 struct engine {
@@ -102,6 +103,8 @@ int eng_reconcile_submitting(engine *en, erun *r, sh_err *e);
 int eng_cancel_run(engine *en, erun *r, sh_err *e);
 int eng_append_generated(engine *en, erun *r, size_t gen, char **why, sh_err *e);
 int eng_poll_backend(engine *en, ebackend *eb, sh_err *e);
+/* Writes each backend's snapshot for `backend list/status` when it changed. */
+void eng_snapshot_backends(engine *en);
 int eng_cascade(engine *en, erun *r, sh_err *e);
 bool eng_task_ready(const etask *t, int64_t now);
 int eng_flush_run(engine *en, erun *r, sh_err *e);

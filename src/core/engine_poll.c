@@ -1,8 +1,12 @@
 /* engine_poll.c - one status query per backend per tick, what its answers
- * mean for each task (retries included), and the dep_failed cascade. */
+ * mean for each task (retries included), the dep_failed cascade, and the
+ * backend snapshots that `backend list/status` read. */
 #include "core/engine_internal.h"
 
 #include <stdlib.h>
+#include <unistd.h>
+
+#include "core/backend_snapshot.h"
 
 #include "util/log.h"
 #include "util/sbuf.h"
@@ -174,3 +178,19 @@ bool eng_task_ready(const etask *t, int64_t now)
     return t->state == TS_PENDING && t->unmet == 0 && t->retry_at <= now;
 }
 
+
+/* --- snapshots for `backend list/status` ------------------------------------------ */
+
+void eng_snapshot_backends(engine *en)
+{
+    for (size_t b = 0; b < en->nbes; b++) {
+        ebackend *eb = en->bes[b];
+        json_t *snap = backend_describe(eb->b);
+        json_object_set_new(snap, "active_jobs", json_integer((json_int_t)eb->active));
+        json_object_set_new(snap, "engine_pid", json_integer((json_int_t)getpid()));
+        if (backend_snapshot_write(en->data_dir, eb->name, snap, &eb->snapshot) < 0)
+            log_debug("backend %s: cannot write its snapshot under %s/backends", eb->name,
+                      en->data_dir);
+        json_decref(snap);
+    }
+}

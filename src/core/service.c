@@ -609,29 +609,6 @@ int svc_task_log(svc *s, const char *run_id, const char *task_id, const char *wh
     return svc_done(s, rc);
 }
 
-int svc_backend_list(svc *s, json_t **out, sh_err *e)
-{
-    (void)e;
-    json_t *list = json_array();
-    size_t i;
-    json_t *b;
-    json_array_foreach(json_object_get(s->config, "backends"), i, b)
-    {
-        json_t *o = json_object();
-        json_object_set(o, "name", json_object_get(b, "name"));
-        json_object_set(o, "type", json_object_get(b, "type"));
-        bool local = jstr(b, "type") && !strcmp(jstr(b, "type"), "local");
-        json_object_set_new(o, "connected", json_boolean(local));
-        json_object_set(o, "max_concurrent", json_object_get(b, "max_concurrent"));
-        if (json_object_get(b, "max_cpus"))
-            json_object_set(o, "max_cpus", json_object_get(b, "max_cpus"));
-        json_object_set(o, "defined_at", json_object_get(b, "defined_at"));
-        json_array_append_new(list, o);
-    }
-    *out = json_pack("{s:o}", "backends", list);
-    return 0;
-}
-
 /* --- engine ownership --------------------------------------------------------------- */
 
 int svc_engine_ensure(svc *s, sh_err *e)

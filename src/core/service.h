@@ -73,7 +73,10 @@ int svc_events_last_seq(svc *s, long long *out, sh_err *e);
 int svc_task_log(svc *s, const char *run_id, const char *task_id, const char *which,
                  long tail_lines, char **content, sh_err *e);
 
-/* {"backends": [{"name","type","connected","max_concurrent", ...}]} */
+/* {"backends": [{"name","type","connected","max_concurrent","active_jobs",
+ * "engine_running","live","last_seen","note"?, "transport"?: {state,
+ * last_error, counters, log}, "cluster"?: {...}}]}: the config merged with
+ * the engine's last snapshot (service_backends.c). */
 int svc_backend_list(svc *s, json_t **out, sh_err *e);
 
 /* --- stacks (service_stacks.c, docs/stacks.md) ------------------------ */

@@ -45,40 +45,38 @@ static void session_value(const char *token, char out[65])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-static bool has_valid_cookie(http_req *r)
+static bool has_valid_cookie(const char *cookies, const char *token)
 {
-    const char *cookies = http_header(r, "Cookie");
     if (!cookies)
         return false;
     char value[128];
     if (mg_get_cookie(cookies, HTTP_SESSION_COOKIE, value, sizeof value) < 0)
         return false;
     char expected[65];
-    session_value(r->srv->token, expected);
+    session_value(token, expected);
     return http_secure_equal(value, expected);
 }
 
-static bool has_valid_bearer(http_req *r)
+static bool has_valid_bearer(const char *auth, const char *token)
 {
-    const char *auth = http_header(r, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
         return false;
     const char *given = auth + 7;
     while (*given == ' ')
         given++;
-    return http_secure_equal(given, r->srv->token);
+    return http_secure_equal(given, token);
 }
 
 /* "host:port" forms this server answers to when unauthenticated. */
-static bool host_allowed(http_req *r, const char *host_header)
+static bool host_allowed(const http_server *srv, const char *host_header)
 {
-    const char *names[] = {"127.0.0.1", "localhost", "[::1]", r->srv->host};
+    const char *names[] = {"127.0.0.1", "localhost", "[::1]", srv->host};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char with_port[300];
-        snprintf(with_port, sizeof with_port, "%s:%d", names[i], r->srv->port);
+        snprintf(with_port, sizeof with_port, "%s:%d", names[i], srv->port);
         if (!strcasecmp(host_header, with_port))
             return true;
-        if (r->srv->port == 80 && !strcasecmp(host_header, names[i]))
+        if (srv->port == 80 && !strcasecmp(host_header, names[i]))
             return true;
     }
     return false;
@@ -101,51 +99,55 @@ static bool origin_matches(const char *origin, const char *host_header)
     return !strcasecmp(p + 3, host_header);
 }
 
-static bool is_session_route(http_req *r)
+/* The error names the header value it refuses; bytes that are not printable
+ * ASCII become '?' so the reply is valid JSON whatever a client sent. */
+static int refuse(http_decision *d, int status, const char *fmt, const char *arg)
 {
-    const char *uri = r->ri->local_uri_raw ? r->ri->local_uri_raw : r->ri->local_uri;
-    return uri && !strcmp(uri, "/api/v1/session");
+    char shown[256];
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)arg; *c && n < sizeof shown - 1; c++)
+        shown[n++] = *c >= 0x20 && *c < 0x7f ? (char)*c : '?';
+    shown[n] = '\0';
+    snprintf(d->detail, sizeof d->detail, fmt, shown);
+    return d->status = status;
 }
 
-int http_guard(http_req *r, bool api)
+int http_guard_check(const http_server *srv, const http_request_head *h, bool api,
+                     http_decision *d)
 {
-    const char *host_header = http_header(r, "Host");
-    if (!r->srv->token && (!host_header || !host_allowed(r, host_header)))
-        return http_reply_error(r, 403,
-                                "Host '%s' is not this server: without an API token the server "
-                                "only answers to its loopback address",
-                                host_header ? host_header : "");
+    if (!srv->token && (!h->host || !host_allowed(srv, h->host)))
+        return refuse(d, 403,
+                      "Host '%s' is not this server: without an API token the server "
+                      "only answers to its loopback address",
+                      h->host ? h->host : "");
     if (!api)
         return 0;
-    if (r->srv->token && !is_session_route(r)) {
-        if (has_valid_bearer(r)) {
-            r->cookie_auth = false;
-        } else if (has_valid_cookie(r)) {
-            r->cookie_auth = true;
+    bool session_route = h->uri && !strcmp(h->uri, "/api/v1/session");
+    if (srv->token && !session_route) {
+        if (has_valid_bearer(h->authorization, srv->token)) {
+            d->cookie_auth = false;
+        } else if (has_valid_cookie(h->cookie, srv->token)) {
+            d->cookie_auth = true;
         } else {
-            const char *body = "{\"detail\":\"Not authenticated: send 'Authorization: Bearer "
-                               "<token>' (settings.api_token)\"}";
-            return http_reply_raw(r->conn, 401, "application/json", body, strlen(body),
-                                  "WWW-Authenticate: Bearer\r\n");
+            d->www_authenticate = true;
+            return refuse(d, 401, "%s",
+                          "Not authenticated: send 'Authorization: Bearer <token>' "
+                          "(settings.api_token)");
         }
     }
     return 0;
 }
 
-int http_guard_mutation(http_req *r)
+int http_guard_mutation_check(const http_request_head *h, http_decision *d)
 {
-    const char *host_header = http_header(r, "Host");
-    if (is_mutating(r->method)) {
-        const char *ct = http_header(r, "Content-Type");
-        if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
-            (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))
-            return http_reply_error(r, 415,
-                                    "%s requests need 'Content-Type: application/json'",
-                                    r->method);
-        const char *origin = http_header(r, "Origin");
-        if (origin && !origin_matches(origin, host_header))
-            return http_reply_error(r, 403, "Origin '%s' does not match this server", origin);
-    }
+    if (!is_mutating(h->method))
+        return 0;
+    const char *ct = h->content_type;
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+        (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))
+        return refuse(d, 415, "%s requests need 'Content-Type: application/json'", h->method);
+    if (h->origin && !origin_matches(h->origin, h->host))
+        return refuse(d, 403, "Origin '%s' does not match this server", h->origin);
     return 0;
 }
 
@@ -178,7 +180,9 @@ int http_session_status(http_req *r)
     /* The guard lets /session through without credentials; look at them here
      * only to tell the dashboard whether it must ask for the token. */
     bool required = r->srv->token != NULL;
-    bool authenticated = !required || has_valid_bearer(r) || has_valid_cookie(r);
+    bool authenticated = !required ||
+                         has_valid_bearer(http_header(r, "Authorization"), r->srv->token) ||
+                         has_valid_cookie(http_header(r, "Cookie"), r->srv->token);
     return http_reply_json(r, 200, json_pack("{s:b,s:b}", "auth_required", required,
                                              "authenticated", authenticated));
 }

@@ -62,8 +62,8 @@ typedef struct http_req {
     const struct mg_request_info *ri;
     http_server *srv;
     const char *method;
-    char *params[HTTP_MAX_PARAMS]; /* decoded path parameters, in order */
-    char *owned[HTTP_MAX_PARAMS];  /* their storage (freed by the router) */
+    char *params[HTTP_MAX_PARAMS]; /* decoded path parameters, in order (the
+                                      router's decision owns them) */
     int nparams;
     bool cookie_auth;              /* authenticated by the session cookie */
 } http_req;
@@ -110,12 +110,22 @@ int http_reply_raw(struct mg_connection *conn, int status, const char *content_t
 
 /* Query parameter `name` (decoded, caller frees), or NULL when absent. */
 char *http_query(http_req *r, const char *name);
+/* The same from a query string (NULL: none). */
+char *http_query_value(const char *query_string, const char *name);
 /* Integer query parameter: 0 ok (*out set or dflt), or replies 422 and
  * returns the status. */
 int http_query_int(http_req *r, const char *name, long long dflt, long long min, long long max,
                    long long *out);
 /* Boolean: true/false/1/0/yes/no/on/off.  0 ok, or replies 422. */
 int http_query_bool(http_req *r, const char *name, bool dflt, bool *out);
+/* The pure halves of the above (no reply): 0 ok, -1 when v is not an
+ * integer in [min, max] / not a boolean word. */
+int http_parse_int(const char *v, long long min, long long max, long long *out);
+int http_parse_bool(const char *v, bool *out);
+/* A request body as a JSON object: 0 with *out owned by the caller, or -1
+ * with msg set. */
+int http_parse_json_object(const char *buf, size_t len, json_t **out, char *msg,
+                           size_t msg_size);
 /* Reads and parses a JSON object body.  0 ok (*out owned by caller, NULL when
  * there was no body and allow_empty), else replies (413/422) and returns the
  * status. */
@@ -123,14 +133,49 @@ int http_read_json_body(http_req *r, bool allow_empty, json_t **out);
 /* A request header, or NULL. */
 const char *http_header(http_req *r, const char *name);
 
+/* --- the decision before any handler runs (router.c, guard.c) ----------------
+ *
+ * Pure: a request head in, a decision out, no civetweb connection.  The
+ * civetweb handlers build the head, send the decision's error or call the
+ * handler; tests/fuzz/fuzz_http_request.c feeds heads directly. */
+
+/* The parts of a request the checks look at; header values NULL when absent. */
+typedef struct http_request_head {
+    const char *method;
+    const char *uri;           /* raw: "." / ".." segments and %2F still there */
+    const char *host;
+    const char *origin;
+    const char *content_type;
+    const char *authorization;
+    const char *cookie;
+} http_request_head;
+
+typedef struct http_decision {
+    int status;                    /* 0: call route->handler */
+    char detail[1200];             /* the error's message when status != 0 */
+    bool www_authenticate;         /* a 401 that asks for a bearer token */
+    const http_route *route;
+    char *params[HTTP_MAX_PARAMS]; /* decoded and checked path parameters (owned) */
+    int nparams;
+    bool cookie_auth;              /* authenticated by the session cookie */
+} http_decision;
+
+/* Everything before an /api/v1 handler: guard, route, method, mutation
+ * rules, path parameters, degraded mode.  Free with http_decision_free. */
+void http_decide_api(const http_server *srv, const http_request_head *h, http_decision *d);
+void http_decision_free(http_decision *d);
+/* Sends d's error ({"detail": ...}, WWW-Authenticate on a 401). Returns its status. */
+int http_reply_decision(struct mg_connection *conn, const http_decision *d);
+
 /* --- guard.c ------------------------------------------------------------------ */
 
 /* Who may ask: Host (without a token) and, for the API, the token or the
- * session cookie.  0 to proceed, or the status of the reply already sent. */
-int http_guard(http_req *r, bool api);
+ * session cookie.  0 to proceed, or the error status with d->detail set. */
+int http_guard_check(const http_server *srv, const http_request_head *h, bool api,
+                     http_decision *d);
 /* How a mutating call must be made: Content-Type: application/json and a
- * matching Origin.  0 to proceed, or the status of the reply sent. */
-int http_guard_mutation(http_req *r);
+ * matching Origin.  0 to proceed, or the error status with d->detail set. */
+int http_guard_mutation_check(const http_request_head *h, http_decision *d);
 /* POST /api/v1/session (token in the body -> cookie), DELETE to log out. */
 int http_session_login(http_req *r);
 int http_session_logout(http_req *r);

@@ -89,7 +89,11 @@ const char *http_header(http_req *r, const char *name)
 
 char *http_query(http_req *r, const char *name)
 {
-    const char *qs = r->ri->query_string;
+    return http_query_value(r->ri->query_string, name);
+}
+
+char *http_query_value(const char *qs, const char *name)
+{
     if (!qs)
         return NULL;
     size_t qlen = strlen(qs);
@@ -102,6 +106,30 @@ char *http_query(http_req *r, const char *name)
     return buf;
 }
 
+int http_parse_int(const char *v, long long min, long long max, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (!*v || !end || *end != '\0' || errno != 0 || n < min || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+int http_parse_bool(const char *v, bool *out)
+{
+    static const char *truthy[] = {"true", "1", "yes", "on"};
+    static const char *falsy[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (!strcasecmp(v, truthy[i]) || !strcasecmp(v, falsy[i])) {
+            *out = !strcasecmp(v, truthy[i]);
+            return 0;
+        }
+    }
+    return -1;
+}
+
 int http_query_int(http_req *r, const char *name, long long dflt, long long min, long long max,
                    long long *out)
 {
@@ -109,36 +137,46 @@ int http_query_int(http_req *r, const char *name, long long dflt, long long min,
     *out = dflt;
     if (!v)
         return 0;
-    char *end = NULL;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    bool ok = *v && end && *end == '\0' && errno == 0 && n >= min && n <= max;
+    int rc = http_parse_int(v, min, max, out);
     free(v);
-    if (!ok)
+    if (rc)
         return http_reply_error(r, 422, "query parameter '%s' must be an integer in [%lld, %lld]",
                                 name, min, max);
-    *out = n;
     return 0;
 }
 
 int http_query_bool(http_req *r, const char *name, bool dflt, bool *out)
 {
-    static const char *truthy[] = {"true", "1", "yes", "on"};
-    static const char *falsy[] = {"false", "0", "no", "off"};
     char *v = http_query(r, name);
     *out = dflt;
     if (!v)
         return 0;
-    for (size_t i = 0; i < 4; i++) {
-        if (!strcasecmp(v, truthy[i]))
-            *out = true, free(v), v = NULL;
-        else if (v && !strcasecmp(v, falsy[i]))
-            *out = false, free(v), v = NULL;
-        if (!v)
-            return 0;
-    }
+    int rc = http_parse_bool(v, out);
     free(v);
-    return http_reply_error(r, 422, "query parameter '%s' must be a boolean (true/false)", name);
+    if (rc)
+        return http_reply_error(r, 422, "query parameter '%s' must be a boolean (true/false)",
+                                name);
+    return 0;
+}
+
+int http_parse_json_object(const char *buf, size_t len, json_t **out, char *msg,
+                           size_t msg_size)
+{
+    json_error_t je;
+    json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    *out = NULL;
+    if (!v) {
+        snprintf(msg, msg_size, "invalid JSON body: %s (line %d, column %d)", je.text, je.line,
+                 je.column);
+        return -1;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        snprintf(msg, msg_size, "request body must be a JSON object");
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 int http_read_json_body(http_req *r, bool allow_empty, json_t **out)
@@ -168,16 +206,10 @@ int http_read_json_body(http_req *r, bool allow_empty, json_t **out)
         free(buf);
         return http_reply_error(r, 422, "request body truncated (%zu of %lld bytes)", got, len);
     }
-    json_error_t je;
-    json_t *v = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &je);
+    char msg[400];
+    int rc = http_parse_json_object(buf, got, out, msg, sizeof msg);
     free(buf);
-    if (!v)
-        return http_reply_error(r, 422, "invalid JSON body: %s (line %d, column %d)", je.text,
-                                je.line, je.column);
-    if (!json_is_object(v)) {
-        json_decref(v);
-        return http_reply_error(r, 422, "request body must be a JSON object");
-    }
-    *out = v;
+    if (rc)
+        return http_reply_error(r, 422, "%s", msg);
     return 0;
 }

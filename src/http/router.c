@@ -1,11 +1,17 @@
 /* router.c - from a civetweb request to a handler: the guard, route
  * matching with path parameters, 404/405, and degraded mode.
  *
+ * All of that is decided by http_decide_api, a pure function of the request
+ * head (no civetweb connection): the civetweb handlers below only build the
+ * head, then send the refusal or call the handler, and
+ * tests/fuzz/fuzz_http_request.c feeds the decision directly.
+ *
  * Path parameters are decoded and checked once here, for every route: no empty, "." or
  * ".." segment, no slash or backslash (civetweb has already decoded %2F), no
  * control bytes, at most 256 bytes.  Run and task ids are looked up in the
  * store, never used as paths, but a parameter that looks like a path is
  * refused before any handler sees it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,7 +63,8 @@ static bool param_is_safe(const char *p)
 }
 
 /* Whether route pattern matches the segments; fills params on a match. */
-static bool route_matches(const char *pattern, char **seg, int nseg, http_req *r)
+static bool route_matches(const char *pattern, char **seg, int nseg, char **params,
+                          int *nparams_out)
 {
     char buf[128];
     snprintf(buf, sizeof buf, "%s", pattern);
@@ -69,93 +76,146 @@ static bool route_matches(const char *pattern, char **seg, int nseg, http_req *r
     for (int i = 0; i < np; i++) {
         if (pseg[i][0] == '{') {
             if (nparams < HTTP_MAX_PARAMS)
-                r->params[nparams++] = seg[i];
+                params[nparams++] = seg[i];
         } else if (strcmp(pseg[i], seg[i]) != 0) {
             return false;
         }
     }
-    r->nparams = nparams;
+    *nparams_out = nparams;
     return true;
 }
 
-static int dispatch(http_req *r, const char *path)
+static int fail(http_decision *d, int status, const char *msg)
+{
+    snprintf(d->detail, sizeof d->detail, "%s", msg);
+    return d->status = status;
+}
+
+/* Route, method, mutation rules and path parameters of a path below /api/v1. */
+static int decide_route(const http_server *srv, const http_request_head *h, const char *path,
+                        http_decision *d)
 {
     char *buf = xstrdup(path);
     char *seg[MAX_SEGMENTS];
     int nseg = split_path(buf, seg);
-    int rc;
-    if (nseg < 0) {
-        rc = http_reply_error(r, 404, "Not Found");
-        goto out;
-    }
-    const http_route *found = NULL;
+    char *raw[HTTP_MAX_PARAMS] = {0};
+    int nraw = 0;
     bool path_known = false;
-    for (const http_route *rt = http_api_routes; rt->method; rt++) {
-        if (!route_matches(rt->pattern, seg, nseg, r))
+    for (const http_route *rt = nseg < 0 ? NULL : http_api_routes; rt && rt->method; rt++) {
+        int n = 0;
+        if (!route_matches(rt->pattern, seg, nseg, raw, &n))
             continue;
         path_known = true;
-        if (!strcmp(rt->method, r->method) ||
-            (!strcmp(rt->method, "GET") && !strcmp(r->method, "HEAD"))) {
-            found = rt;
+        if (!strcmp(rt->method, h->method) ||
+            (!strcmp(rt->method, "GET") && !strcmp(h->method, "HEAD"))) {
+            d->route = rt;
+            nraw = n;
             break;
         }
     }
-    if (!found) {
-        r->nparams = 0;
-        rc = path_known ? http_reply_error(r, 405, "Method Not Allowed")
-                        : http_reply_error(r, 404, "Not Found");
-        goto out;
-    }
-    if ((rc = http_guard_mutation(r)) != 0)
-        goto out;
+    int rc = 0;
+    if (!d->route)
+        rc = path_known ? fail(d, 405, "Method Not Allowed") : fail(d, 404, "Not Found");
+    else
+        rc = http_guard_mutation_check(h, d);
     /* decode_url is off, so %2F inside a parameter arrives here encoded and
      * is refused after decoding instead of splitting the path. */
-    for (int i = 0; i < r->nparams; i++) {
-        size_t len = strlen(r->params[i]);
+    for (int i = 0; !rc && i < nraw; i++) {
+        size_t len = strlen(raw[i]);
         char *decoded = xmalloc(len + 1);
-        int n = mg_url_decode(r->params[i], (int)len, decoded, (int)len + 1, 0);
-        r->params[i] = decoded;
-        r->owned[i] = decoded;
-        if (n < 0 || strlen(decoded) != (size_t)n || !param_is_safe(decoded)) {
-            rc = http_reply_error(r, 422, "invalid path parameter: ids may not be empty, '.', "
-                                          "'..', or hold slashes or control characters");
-            goto out;
-        }
+        int n = mg_url_decode(raw[i], (int)len, decoded, (int)len + 1, 0);
+        d->params[d->nparams++] = decoded;
+        if (n < 0 || strlen(decoded) != (size_t)n || !param_is_safe(decoded))
+            rc = fail(d, 422, "invalid path parameter: ids may not be empty, '.', "
+                              "'..', or hold slashes or control characters");
     }
-    if (found->needs_service && r->srv->config_error) {
-        rc = http_reply_error(r, 503, "Config not loaded: %s", r->srv->config_error);
-        goto out;
+    if (!rc && d->route->needs_service && srv->config_error) {
+        snprintf(d->detail, sizeof d->detail, "Config not loaded: %s", srv->config_error);
+        rc = d->status = 503;
     }
-    rc = found->handler(r);
-out:
-    for (int i = 0; i < HTTP_MAX_PARAMS; i++)
-        free(r->owned[i]);
     free(buf);
     return rc;
+}
+
+void http_decide_api(const http_server *srv, const http_request_head *h, http_decision *d)
+{
+    memset(d, 0, sizeof *d);
+    if (http_guard_check(srv, h, true, d))
+        return;
+    /* "/api/v1runs" is not below /api/v1: the prefix ends at a segment. */
+    size_t plen = strlen(API_PREFIX);
+    if (!h->uri || strncmp(h->uri, API_PREFIX, plen) != 0 ||
+        (h->uri[plen] != '/' && h->uri[plen] != '\0')) {
+        fail(d, 404, "Not Found");
+        return;
+    }
+    decide_route(srv, h, h->uri + strlen(API_PREFIX), d);
+}
+
+void http_decision_free(http_decision *d)
+{
+    for (int i = 0; i < d->nparams; i++)
+        free(d->params[i]);
+    d->nparams = 0;
+}
+
+int http_reply_decision(struct mg_connection *conn, const http_decision *d)
+{
+    json_t *v = json_pack("{s:s}", "detail", d->detail);
+    char *body = v ? json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(v);
+    const char *text = body ? body : "{\"detail\":\"request refused\"}";
+    int rc = http_reply_raw(conn, d->status, "application/json", text, strlen(text),
+                            d->www_authenticate ? "WWW-Authenticate: Bearer\r\n" : NULL);
+    free(body);
+    return rc;
+}
+
+static http_request_head request_head(struct mg_connection *conn,
+                                      const struct mg_request_info *ri)
+{
+    /* local_uri_raw keeps "." and ".." segments, so traversal attempts reach
+     * the parameter check instead of being silently normalised away. */
+    return (http_request_head){
+        .method = ri->request_method,
+        .uri = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri,
+        .host = mg_get_header(conn, "Host"),
+        .origin = mg_get_header(conn, "Origin"),
+        .content_type = mg_get_header(conn, "Content-Type"),
+        .authorization = mg_get_header(conn, "Authorization"),
+        .cookie = mg_get_header(conn, "Cookie"),
+    };
 }
 
 int http_api_handler(struct mg_connection *conn, void *cbdata)
 {
     http_req r = {.conn = conn, .ri = mg_get_request_info(conn), .srv = cbdata};
     r.method = r.ri->request_method;
-    /* local_uri_raw keeps "." and ".." segments, so traversal attempts reach
-     * the parameter check instead of being silently normalised away. */
-    const char *uri = r.ri->local_uri_raw ? r.ri->local_uri_raw : r.ri->local_uri;
-    int rc = http_guard(&r, true);
-    if (rc)
-        return rc;
-    if (!uri || strncmp(uri, API_PREFIX, strlen(API_PREFIX)) != 0)
-        return http_reply_error(&r, 404, "Not Found");
-    return dispatch(&r, uri + strlen(API_PREFIX));
+    http_request_head h = request_head(conn, r.ri);
+    http_decision d;
+    http_decide_api(r.srv, &h, &d);
+    int rc;
+    if (d.status) {
+        rc = http_reply_decision(conn, &d);
+    } else {
+        r.nparams = d.nparams;
+        for (int i = 0; i < d.nparams; i++)
+            r.params[i] = d.params[i];
+        r.cookie_auth = d.cookie_auth;
+        rc = d.route->handler(&r);
+    }
+    http_decision_free(&d);
+    return rc;
 }
 
 int http_root_handler(struct mg_connection *conn, void *cbdata)
 {
     http_req r = {.conn = conn, .ri = mg_get_request_info(conn), .srv = cbdata};
     r.method = r.ri->request_method;
-    int rc = http_guard(&r, false);
-    if (rc)
-        return rc;
+    http_request_head h = request_head(conn, r.ri);
+    http_decision d = {0};
+    if (http_guard_check(r.srv, &h, false, &d))
+        return http_reply_decision(conn, &d);
     if (strcmp(r.method, "GET") != 0 && strcmp(r.method, "HEAD") != 0)
         return http_reply_error(&r, 405, "Method Not Allowed");
     const char *uri = r.ri->local_uri ? r.ri->local_uri : "/";

@@ -52,6 +52,8 @@ typedef struct ssh_transport {
     int backoff_ms;
     /* counters */
     long commands, failed, timeouts, connects, connect_failures, drops;
+    long long stdin_bytes, stdout_bytes, stderr_bytes;
+    int64_t last_command_us;
     ssh_log_entry log[SSH_LOG_SIZE];
     size_t log_next, log_count;
 } ssh_transport;
@@ -99,7 +101,12 @@ static void log_command(ssh_transport *st, const char *cmd, int64_t started_ms, 
     if (st->log_count < SSH_LOG_SIZE)
         st->log_count++;
     memset(le, 0, sizeof *le);
-    le->at_us = time_now_us();
+    le->at_us = st->last_command_us = time_now_us();
+    st->stdin_bytes += (long long)in_bytes;
+    if (r) {
+        st->stdout_bytes += (long long)r->out_len;
+        st->stderr_bytes += (long long)r->err_len;
+    }
     le->duration_ms = time_monotonic_ms() - started_ms;
     size_t n = strlen(cmd);
     memcpy(le->command, cmd, n > SSH_LOG_CMD_MAX ? SSH_LOG_CMD_MAX : n);
@@ -502,13 +509,17 @@ static json_t *ssh_describe(transport *t)
     json_object_set_new(d, "last_error_at", iso_or_null(st->last_error_us));
     if (st->s.jump)
         json_object_set_new(d, "proxy_jump", json_string(st->s.jump));
-    json_object_set_new(d, "counters",
-                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "commands",
-                                  (json_int_t)st->commands, "failed", (json_int_t)st->failed,
-                                  "timeouts", (json_int_t)st->timeouts, "connects",
-                                  (json_int_t)st->connects, "connect_failures",
-                                  (json_int_t)st->connect_failures, "drops",
-                                  (json_int_t)st->drops));
+    json_t *counters = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "commands",
+                                 (json_int_t)st->commands, "failed", (json_int_t)st->failed,
+                                 "timeouts", (json_int_t)st->timeouts, "connects",
+                                 (json_int_t)st->connects, "connect_failures",
+                                 (json_int_t)st->connect_failures, "drops",
+                                 (json_int_t)st->drops);
+    json_object_set_new(counters, "stdin_bytes", json_integer(st->stdin_bytes));
+    json_object_set_new(counters, "stdout_bytes", json_integer(st->stdout_bytes));
+    json_object_set_new(counters, "stderr_bytes", json_integer(st->stderr_bytes));
+    json_object_set_new(d, "counters", counters);
+    json_object_set_new(d, "last_command_at", iso_or_null(st->last_command_us));
     json_object_set_new(d, "log", log);
     pthread_mutex_unlock(&st->mu);
     return d;

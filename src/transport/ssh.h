@@ -6,7 +6,11 @@
  * or ssh-agent).  RSA keys are refused up front: Debian's libssh2 1.10 can
  * only sign with ssh-rsa (SHA-1), which OpenSSH >= 8.8 rejects, so the login
  * would fail with an unhelpful "authentication failed".  The server's host
- * key is checked against known_hosts unless that is explicitly turned off. */
+ * key is checked against known_hosts unless that is explicitly turned off.
+ *
+ * ProxyJump: one bastion, reached with the same user/key/known_hosts rules
+ * (its own host key checked), then a direct-tcpip channel to the target;
+ * a multi-hop list is refused with an explanation. */
 #ifndef SCRIPTHUT_TRANSPORT_SSH_H
 #define SCRIPTHUT_TRANSPORT_SSH_H
 #include <jansson.h>
@@ -29,6 +33,7 @@ typedef struct ssh_settings {
     int connect_timeout_ms;
     int command_timeout_ms;     /* default per-command limit when exec gets 0 */
     int keepalive_s;
+    bool bastion;               /* internal: these settings are a ProxyJump hop (messages) */
 } ssh_settings;
 
 /* Creates the transport; it connects on first use.  The settings are copied. */

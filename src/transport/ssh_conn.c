@@ -39,7 +39,8 @@ void ssh_global_init(void)
 const char *ssh_where(const ssh_settings *s)
 {
     static __thread char buf[512];
-    snprintf(buf, sizeof buf, "%s@%s:%d", s->user ? s->user : "?", s->host, s->port);
+    snprintf(buf, sizeof buf, "%s%s@%s:%d", s->bastion ? "ProxyJump bastion " : "",
+             s->user ? s->user : "?", s->host, s->port);
     return buf;
 }
 
@@ -92,7 +93,7 @@ int ssh_conn_wait(LIBSSH2_SESSION *sess, int sock, int64_t deadline_ms)
 
 /* --- TCP -------------------------------------------------------------------------------- */
 
-static int tcp_connect(const ssh_settings *s, int64_t deadline, int *out, sh_err *e)
+int ssh_tcp_connect(const ssh_settings *s, int64_t deadline, int *out, sh_err *e)
 {
     char port[16];
     snprintf(port, sizeof port, "%d", s->port);
@@ -358,7 +359,9 @@ static int authenticate(LIBSSH2_SESSION *sess, int sock, int64_t deadline, const
     if (!strstr(methods, "publickey"))
         return fail(e, s,
                     "the server accepts only '%s'; scripthut logs in with a key only "
-                    "(password and keyboard-interactive/MFA prompts are not supported)",
+                    "(password and keyboard-interactive/MFA prompts are not supported): "
+                    "authorise an ed25519 key for this account (ssh.key_path), or load one "
+                    "into an ssh-agent (SSH_AUTH_SOCK; a ControlMaster socket cannot be used)",
                     methods);
     sbuf why = SBUF_INIT;
     int rc = -1;
@@ -383,7 +386,7 @@ static int authenticate(LIBSSH2_SESSION *sess, int sock, int64_t deadline, const
 /* libssh2_session_free may want to send (channel closes) and, non-blocking,
  * return EAGAIN without freeing.  With the socket shut down every send fails
  * at once, so the loop ends and nothing leaks or blocks. */
-static void free_session(LIBSSH2_SESSION *sess, int sock)
+void ssh_free_session(LIBSSH2_SESSION *sess, int sock)
 {
     if (sock >= 0)
         shutdown(sock, SHUT_RDWR);
@@ -391,8 +394,8 @@ static void free_session(LIBSSH2_SESSION *sess, int sock)
         ;
 }
 
-static int open_session(const ssh_settings *s, int sock, int64_t deadline, LIBSSH2_SESSION **out,
-                        sh_err *e)
+int ssh_open_session(const ssh_settings *s, int sock, int64_t deadline, LIBSSH2_SESSION **out,
+                     sh_err *e)
 {
     LIBSSH2_SESSION *sess = libssh2_session_init();
     if (!sess)
@@ -417,7 +420,7 @@ static int open_session(const ssh_settings *s, int sock, int64_t deadline, LIBSS
     if (rc == 0)
         rc = authenticate(sess, sock, deadline, s, e);
     if (rc != 0) {
-        free_session(sess, sock);
+        ssh_free_session(sess, sock);
         return -1;
     }
     if (s->keepalive_s > 0)
@@ -432,16 +435,17 @@ int ssh_conn_open(const ssh_settings *s, int64_t deadline, ssh_conn *c, sh_err *
     *c = (ssh_conn)SSH_CONN_INIT;
     if (!s->user || !*s->user)
         return fail(e, s, "no user name: set ssh.user or User in ~/.ssh/config%s", "");
-    if (s->jump)
-        return fail(e, s,
-                    "ProxyJump (%s) is not supported by this build yet; open a tunnel "
-                    "(ssh -L) and point ssh.host/port at it",
-                    s->jump);
-    if (tcp_connect(s, deadline, &c->sock, e) < 0)
+    if (s->jump) {
+        if (ssh_jump_open(s, deadline, c, e) < 0) {
+            ssh_conn_close(c);
+            return -1;
+        }
+    } else if (ssh_tcp_connect(s, deadline, &c->sock, e) < 0) {
         return -1;
-    if (open_session(s, c->sock, deadline, &c->sess, e) < 0) {
-        close(c->sock);
-        c->sock = -1;
+    }
+    if (ssh_open_session(s, c->sock, deadline, &c->sess, e) < 0) {
+        c->sess = NULL;
+        ssh_conn_close(c);
         return -1;
     }
     return 0;
@@ -456,9 +460,12 @@ void ssh_conn_close(ssh_conn *c)
         AGAIN(libssh2_session_disconnect(c->sess, "scripthut: closing"), c->sess, c->sock,
               deadline, rc);
         (void)rc;
-        free_session(c->sess, c->sock);
+        ssh_free_session(c->sess, c->sock);
     }
     if (c->sock >= 0)
         close(c->sock);
+    c->sess = NULL;
+    c->sock = -1;
+    ssh_jump_close(c); /* after the target session: its goodbye goes through the tunnel */
     *c = (ssh_conn)SSH_CONN_INIT;
 }

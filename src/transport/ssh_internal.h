@@ -25,10 +25,25 @@ typedef struct ssh_conn {
     int pump_fd;                 /* the other end of the socketpair */
     pthread_t pump;
     bool pump_running;
-    volatile int pump_stop;
+    int pump_stop;               /* set (atomically) by ssh_jump_close */
 } ssh_conn;
 
 #define SSH_CONN_INIT {-1, NULL, -1, NULL, NULL, -1, 0, false, 0}
+
+/* The steps of ssh_conn_open, shared with ssh_jump.c (the bastion hop is
+ * opened the same way as the target: same auth and known_hosts rules). */
+int ssh_tcp_connect(const ssh_settings *s, int64_t deadline_ms, int *out, sh_err *e);
+int ssh_open_session(const ssh_settings *s, int sock, int64_t deadline_ms, LIBSSH2_SESSION **out,
+                     sh_err *e);
+void ssh_free_session(LIBSSH2_SESSION *sess, int sock);
+
+/* ProxyJump (ssh_jump.c): connects and authenticates to the bastion named by
+ * s->jump, opens a direct-tcpip channel to s->host:s->port through it, and
+ * starts the pump thread; c->sock is then the socketpair end the target
+ * session runs over.  ssh_jump_close stops the pump and closes the bastion
+ * (a no-op without a jump); call it after the target session is freed. */
+int ssh_jump_open(const ssh_settings *s, int64_t deadline_ms, ssh_conn *c, sh_err *e);
+void ssh_jump_close(ssh_conn *c);
 
 /* Opens an authenticated session before deadline_ms (monotonic).  On failure
  * everything is released and e names the backend, host and step. */

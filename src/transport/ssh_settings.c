@@ -3,7 +3,8 @@
  *
  * What the scripthut config says wins; ~/.ssh/config fills only what it
  * leaves unset (HostName, User, Port, IdentityFile, ProxyJump), like `ssh -o`
- * over the config file. */
+ * over the config file; a ProxyJump host that is an alias there is resolved
+ * too (HostName, User, Port). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,6 +46,27 @@ static char *default_key(const char *home)
     return NULL;
 }
 
+/* The jump host may itself be an alias of ~/.ssh/config: its HostName, User
+ * and Port fill what the ProxyJump value leaves out, as ssh does for the
+ * first hop.  A list ("a,b") is passed through unchanged, to be refused
+ * with an explanation when connecting.  Caller frees. */
+static char *resolve_jump(const char *jump, const char *cfg_text, const char *home)
+{
+    char *user = NULL, *host = NULL;
+    int port = 0;
+    if (!jump || strchr(jump, ',') || ssh_parse_jump(jump, &user, &host, &port) < 0)
+        return jump ? xstrdup(jump) : NULL;
+    ssh_host_config jc;
+    ssh_config_lookup(cfg_text, host, home, &jc);
+    const char *u = user ? user : jc.user;
+    char *out = xasprintf("%s%s%s:%d", u ? u : "", u ? "@" : "",
+                          jc.hostname ? jc.hostname : host, port ? port : jc.port > 0 ? jc.port : 22);
+    ssh_host_config_free(&jc);
+    free(user);
+    free(host);
+    return out;
+}
+
 transport *transport_ssh_from_config(const char *backend_name, json_t *ssh, sh_err *e)
 {
     const char *alias = jstr(ssh, "host");
@@ -63,6 +85,8 @@ transport *transport_ssh_from_config(const char *backend_name, json_t *ssh, sh_e
     if (fs_read_file(cfg_path, &text, NULL) < 0)
         text = NULL;
     ssh_config_lookup(text, alias, home, &hc);
+    char *jump = resolve_jump(jstr(ssh, "proxy_jump") ? jstr(ssh, "proxy_jump") : hc.proxy_jump,
+                              text, home);
     free(text);
     free(cfg_path);
 
@@ -93,13 +117,14 @@ transport *transport_ssh_from_config(const char *backend_name, json_t *ssh, sh_e
                                                         : "~/.ssh/known_hosts");
     s.known_hosts = kh;
     s.check_host_key = jbool(ssh, "strict_host_key_checking", true);
-    s.jump = jstr(ssh, "proxy_jump") ? jstr(ssh, "proxy_jump") : hc.proxy_jump;
+    s.jump = jump;
     s.connect_timeout_ms = jint(ssh, "connect_timeout", 15) * 1000;
     s.command_timeout_ms = jint(ssh, "command_timeout", 120) * 1000;
     s.keepalive_s = jint(ssh, "keepalive", 30);
     transport *t = transport_ssh_new(&s);
     free(key);
     free(kh);
+    free(jump);
     ssh_host_config_free(&hc);
     return t;
 }

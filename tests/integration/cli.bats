@@ -419,7 +419,7 @@ LUA
 @test "backend list shows the built-in local backend" {
     run sh backend list
     assert_status 0
-    [[ "${lines[0]}" =~ ^NAME\ +TYPE\ +STATUS\ +MAX_CONCURRENT$ ]] || { show_output; false; }
+    [[ "${lines[0]}" =~ ^NAME\ +TYPE\ +STATUS\ +ACTIVE\ +MAX_CONCURRENT\ +LAST\ ERROR ]] || { show_output; false; }
     assert_contains "local"
     run sh backend list --json
     echo "$output" | jq -e 'any(.backends[]; .name == "local" and .type == "local")' \

@@ -86,7 +86,7 @@ workflow "f" { tasks = "flows/f.json", backend = "hpc", max_concurrent = 3 }
               known_hosts = support.home() .. "/.ssh/known_hosts", strict_host_key_checking = true,
               passphrase_env = NULL, use_agent = true, proxy_jump = NULL, connect_timeout = 15,
               command_timeout = 120, keepalive = 30 },
-      log_dir = "~/.scripthut/logs",
+      log_dir = "~/.scripthut/logs", sinfo_interval = 60,
       env = {}, env_groups = {}, defined_at = path .. ":2",
     }, hpc)
     assert.are.equal("q", named(c.backends, "pbs1").queue)

@@ -1,7 +1,10 @@
 /* test_ssh_transport.c - the SSH transport (src/transport/ssh*.c) against the
  * testbed's real sshd on 127.0.0.1: output, stdin, exit status and signals,
  * timeouts, files, reconnect after the connection is killed, and the refusals
- * (unknown or changed host key, RSA key, wrong key, nothing listening).
+ * (unknown or changed host key, RSA key, wrong key, nothing listening);
+ * ProxyJump through the testbed's second sshd (the bastion on
+ * TESTBED_BASTION_PORT): exec through the tunnel, the bastion's own host key,
+ * a bastion that forbids forwarding, a multi-hop list, a killed bastion.
  *
  * Needs the TESTBED_* variables of testbed.env (the ctest fixture sets them). */
 #include <setjmp.h>
@@ -140,13 +143,18 @@ static void files_are_written_atomically_and_read_back(void **state)
 
 /* Kills the sshd processes serving our connections (the listener's children
  * and theirs, found from its pid file): what a dropped connection looks like. */
-static void kill_sshd_sessions(void)
+static void kill_sessions_of(const char *pidfile)
 {
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "%s/tests/testbed/kill-ssh-sessions.sh",
-             getenv("SCRIPTHUT_SOURCE_DIR"));
+    snprintf(cmd, sizeof cmd, "%s/tests/testbed/kill-ssh-sessions.sh %s",
+             getenv("SCRIPTHUT_SOURCE_DIR"), pidfile ? pidfile : "");
     assert_int_equal(system(cmd) >= 0, 1);
     usleep(200000);
+}
+
+static void kill_sshd_sessions(void)
+{
+    kill_sessions_of(NULL);
 }
 
 static void a_killed_connection_is_reopened_transparently(void **state)
@@ -280,6 +288,126 @@ static void nothing_listening_is_a_clear_error(void **state)
     expect_connect_error(&s, "cannot connect");
 }
 
+/* --- ProxyJump ------------------------------------------------------------------------- */
+
+static char jump_spec[128];
+
+static ssh_settings jump_settings(void)
+{
+    ssh_settings s = testbed_settings();
+    snprintf(jump_spec, sizeof jump_spec, "%s@127.0.0.1:%s", getenv("TESTBED_SSH_USER"),
+             getenv("TESTBED_BASTION_PORT"));
+    s.jump = jump_spec;
+    return s;
+}
+
+/* Lines of the bastion's sshd log that record a direct-tcpip request. */
+static int bastion_tunnel_requests(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (fs_read_file(getenv("TESTBED_BASTION_LOG"), &text, &len) < 0)
+        return -1;
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, "server_request_direct_tcpip")); p++)
+        n++;
+    free(text);
+    return n;
+}
+
+static void commands_run_through_a_proxyjump_bastion(void **state)
+{
+    (void)state;
+    int before = bastion_tunnel_requests();
+    ssh_settings s = jump_settings();
+    transport *t = transport_ssh_new(&s);
+    sbuf in = SBUF_INIT;
+    for (int i = 0; i < 30000; i++)
+        sbuf_printf(&in, "line %d through the tunnel\n", i);
+    exec_result r;
+    sh_err e = SH_ERR_INIT;
+    if (run_cmd(t, "cat; echo err >&2; exit 4", in.data, 0, &r, &e) != 0)
+        fail_msg("%s", e.msg);
+    assert_int_equal(r.exit_status, 4);
+    assert_int_equal(r.out_len, in.len);
+    assert_memory_equal(r.out, in.data, in.len);
+    assert_string_equal(r.err, "err\n");
+    exec_result_free(&r);
+    assert_int_equal(run_cmd(t, "echo second", NULL, 0, &r, &e), 0);
+    assert_string_equal(r.out, "second\n");
+    exec_result_free(&r);
+    /* The bastion opened exactly one tunnel: both commands used one session. */
+    assert_int_equal(bastion_tunnel_requests(), before + 1);
+    json_t *d = t->ops->describe(t);
+    assert_string_equal(json_string_value(json_object_get(d, "proxy_jump")), jump_spec);
+    json_decref(d);
+    transport_free(t);
+    sbuf_free(&in);
+}
+
+static void an_unknown_bastion_host_key_is_refused_naming_the_bastion(void **state)
+{
+    (void)state;
+    /* known_hosts with the target's key only. */
+    snprintf(scratch, sizeof scratch, "%s/target_only_known_hosts", getenv("TESTBED_DIR"));
+    char *cmd = xasprintf("grep -F '[127.0.0.1]:%s ' %s > %s", getenv("TESTBED_SSH_PORT"),
+                          getenv("TESTBED_SSH_KNOWN_HOSTS"), scratch);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    ssh_settings s = jump_settings();
+    s.known_hosts = scratch;
+    expect_connect_error(&s, "ProxyJump bastion");
+    char port[32];
+    snprintf(port, sizeof port, "127.0.0.1:%s", getenv("TESTBED_BASTION_PORT"));
+    expect_connect_error(&s, port);
+    expect_connect_error(&s, "is not in");
+}
+
+static void a_bastion_that_forbids_forwarding_is_a_clear_error(void **state)
+{
+    (void)state;
+    /* The target sshd itself has AllowTcpForwarding no: use it as the bastion. */
+    ssh_settings s = testbed_settings();
+    snprintf(jump_spec, sizeof jump_spec, "127.0.0.1:%s", getenv("TESTBED_SSH_PORT"));
+    s.jump = jump_spec;
+    expect_connect_error(&s, "refused to open a tunnel");
+    expect_connect_error(&s, "AllowTcpForwarding");
+}
+
+static void a_multi_hop_proxyjump_is_refused_with_what_to_do(void **state)
+{
+    (void)state;
+    ssh_settings s = testbed_settings();
+    s.jump = "first.example:22,second.example:22";
+    expect_connect_error(&s, "more than one jump host is not supported");
+}
+
+static void a_killed_bastion_connection_is_rebuilt_through_both_hops(void **state)
+{
+    (void)state;
+    ssh_settings s = jump_settings();
+    transport *t = transport_ssh_new(&s);
+    exec_result r;
+    sh_err e = SH_ERR_INIT;
+    assert_int_equal(run_cmd(t, "echo one", NULL, 0, &r, &e), 0);
+    exec_result_free(&r);
+    int before = bastion_tunnel_requests();
+    char *pidfile = xasprintf("%s/run/sshd-bastion.pid", getenv("TESTBED_DIR"));
+    kill_sessions_of(pidfile);
+    free(pidfile);
+    if (run_cmd(t, "echo two", NULL, 0, &r, &e) != 0)
+        fail_msg("%s", e.msg);
+    assert_string_equal(r.out, "two\n");
+    exec_result_free(&r);
+    assert_int_equal(bastion_tunnel_requests(), before + 1);
+    json_t *d = t->ops->describe(t);
+    json_t *c = json_object_get(d, "counters");
+    assert_int_equal(json_integer_value(json_object_get(c, "connects")), 2);
+    assert_int_equal(json_integer_value(json_object_get(c, "drops")), 1);
+    json_decref(d);
+    transport_free(t);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -297,6 +425,11 @@ int main(void)
         cmocka_unit_test(an_rsa_key_is_refused_with_the_reason),
         cmocka_unit_test(a_key_the_server_does_not_know_is_refused),
         cmocka_unit_test(nothing_listening_is_a_clear_error),
+        cmocka_unit_test(commands_run_through_a_proxyjump_bastion),
+        cmocka_unit_test(an_unknown_bastion_host_key_is_refused_naming_the_bastion),
+        cmocka_unit_test(a_bastion_that_forbids_forwarding_is_a_clear_error),
+        cmocka_unit_test(a_multi_hop_proxyjump_is_refused_with_what_to_do),
+        cmocka_unit_test(a_killed_bastion_connection_is_rebuilt_through_both_hops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -28,6 +28,7 @@ stop() {
 }
 
 stop "$DIR/run/sshd.pid"
+stop "$DIR/run/sshd-bastion.pid"
 stop "$DIR/run/slurmd.pid"
 stop "$DIR/run/slurmctld.pid"
 stop "$DIR/run/slurmdbd.pid"

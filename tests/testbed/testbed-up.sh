@@ -5,7 +5,8 @@
 # already running is left alone.  Run as root.  Prints and writes
 # $TESTBED_DIR/testbed.env (host, port, user, key, known_hosts).
 #
-# Everything listens on 127.0.0.1 only.  Outside $TESTBED_DIR it touches only:
+# A second sshd on 127.0.0.1:$TESTBED_BASTION_PORT (2223) plays a ProxyJump
+# bastion in front of the first.  Everything listens on 127.0.0.1 only.  Outside $TESTBED_DIR it touches only:
 # Debian packages (installed when missing), the user $TESTBED_USER and its
 # ~/.ssh/authorized_keys, /run/sshd, and /etc/slurm/slurm.conf (a symlink,
 # only when that path is free or already a symlink).
@@ -15,6 +16,7 @@ set -euo pipefail
 DIR="${TESTBED_DIR:-/tmp/scripthut-testbed}"
 TUSER="${TESTBED_USER:-hpctest}"
 SSH_PORT="${TESTBED_SSH_PORT:-2222}"
+BASTION_PORT="${TESTBED_BASTION_PORT:-2223}"
 CTLD_PORT="${TESTBED_SLURMCTLD_PORT:-6817}"
 SLURMD_PORT="${TESTBED_SLURMD_PORT:-6818}"
 DBD_PORT="${TESTBED_SLURMDBD_PORT:-6819}"
@@ -78,8 +80,8 @@ install_packages() {
 mkdir -p "$DIR"/{etc,run,log,state,spool,ssh,munge}
 chmod 755 "$DIR" "$DIR/etc" "$DIR/run" "$DIR/log"
 chmod 700 "$DIR/ssh"
-chown slurm:slurm "$DIR/log" # slurmctld writes its logs and jobcomp.log as slurm
 install_packages
+chown slurm:slurm "$DIR/log" # slurmctld writes its logs and jobcomp.log as slurm (user made by the package)
 
 # --- the test user ------------------------------------------------------------------
 if ! id "$TUSER" >/dev/null 2>&1; then
@@ -264,10 +266,14 @@ wait_for "node $HOST to be idle" 30 node_ready
 
 # --- sshd -------------------------------------------------------------------------------------
 [ -s "$DIR/ssh/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$DIR/ssh/ssh_host_ed25519_key"
+[ -s "$DIR/ssh/ssh_host_bastion_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$DIR/ssh/ssh_host_bastion_ed25519_key"
 [ -s "$DIR/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C scripthut-testbed -f "$DIR/ssh/id_ed25519"
 install -d -m 700 -o "$TUSER" -g "$TUSER" "$THOME/.ssh"
 install -m 600 -o "$TUSER" -g "$TUSER" "$DIR/ssh/id_ed25519.pub" "$THOME/.ssh/authorized_keys"
-echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$DIR/ssh/ssh_host_ed25519_key.pub")" > "$DIR/ssh/known_hosts"
+{
+    echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$DIR/ssh/ssh_host_ed25519_key.pub")"
+    echo "[127.0.0.1]:$BASTION_PORT $(cut -d' ' -f1,2 "$DIR/ssh/ssh_host_bastion_ed25519_key.pub")"
+} > "$DIR/ssh/known_hosts"
 cat > "$DIR/etc/sshd_config" <<EOF
 Port $SSH_PORT
 ListenAddress 127.0.0.1
@@ -293,6 +299,31 @@ if ! alive "$DIR/run/sshd.pid"; then
     /usr/sbin/sshd -f "$DIR/etc/sshd_config" -E "$DIR/log/sshd.log"
     wait_for sshd 10 alive "$DIR/run/sshd.pid"
 fi
+# A second sshd as a ProxyJump bastion: same user and key, its own host key,
+# forwarding allowed only to the first sshd.  LogLevel DEBUG1 makes it log
+# each direct-tcpip request, which proxyjump.bats checks (the tunnel is used).
+cat > "$DIR/etc/sshd_bastion_config" <<EOF
+Port $BASTION_PORT
+ListenAddress 127.0.0.1
+HostKey $DIR/ssh/ssh_host_bastion_ed25519_key
+PidFile $DIR/run/sshd-bastion.pid
+AuthorizedKeysFile .ssh/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+AllowUsers $TUSER
+UsePAM no
+StrictModes yes
+AllowTcpForwarding local
+PermitOpen 127.0.0.1:$SSH_PORT
+MaxStartups 100:30:200
+LogLevel DEBUG1
+EOF
+if ! alive "$DIR/run/sshd-bastion.pid"; then
+    /usr/sbin/sshd -f "$DIR/etc/sshd_bastion_config" -E "$DIR/log/sshd-bastion.log"
+    wait_for "bastion sshd" 10 alive "$DIR/run/sshd-bastion.pid"
+fi
 SSH_OPTS="-p $SSH_PORT -i $DIR/ssh/id_ed25519 -o UserKnownHostsFile=$DIR/ssh/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10"
 # shellcheck disable=SC2086
 wait_for "ssh + sinfo as $TUSER" 20 timeout 15 ssh $SSH_OPTS "$TUSER@127.0.0.1" sinfo
@@ -305,6 +336,8 @@ TESTBED_SSH_USER=$TUSER
 TESTBED_SSH_KEY=$DIR/ssh/id_ed25519
 TESTBED_SSH_KNOWN_HOSTS=$DIR/ssh/known_hosts
 TESTBED_SSH_OPTS="$SSH_OPTS"
+TESTBED_BASTION_PORT=$BASTION_PORT
+TESTBED_BASTION_LOG=$DIR/log/sshd-bastion.log
 TESTBED_SLURM_CONF=$SLURM_CONF
 TESTBED_ACCOUNTING=$ACCOUNTING
 TESTBED_NODE=$HOST

@@ -325,6 +325,62 @@ static void driver_records_come_back_per_job_and_noise_is_ignored(void **state)
     submit_records_free(4, recs);
 }
 
+/* `sinfo --noheader --Node --format=SLURM_SINFO_FORMAT`: the testbed's line,
+ * then a larger cluster (node n3 in two partitions, flags on states). */
+static void sinfo_nodes_and_partitions_are_counted_once_per_node(void **state)
+{
+    (void)state;
+    json_t *one = slurm_parse_sinfo("vm|debug*|up|idle|0/2/0/2\n");
+    assert_int_equal(json_integer_value(json_object_get(one, "nodes")), 1);
+    assert_int_equal(json_integer_value(json_object_get(one, "nodes_idle")), 1);
+    assert_int_equal(json_integer_value(json_object_get(one, "cpus_total")), 2);
+    json_t *p = json_array_get(json_object_get(one, "partitions"), 0);
+    assert_string_equal(json_string_value(json_object_get(p, "name")), "debug");
+    assert_true(json_is_true(json_object_get(p, "default")));
+    assert_string_equal(json_string_value(json_object_get(p, "state")), "up");
+    json_decref(one);
+
+    const char *text = "n1|compute*|up|alloc|48/0/0/48\n"
+                       "n2|compute*|up|mix|20/28/0/48\n"
+                       "n3|compute*|up|idle~|0/48/0/48\n"
+                       "n3|long|up|idle~|0/48/0/48\n"
+                       "n4|long|up|down*|0/0/48/48\n"
+                       "n5|long|up|drain|0/0/48/48\n"
+                       "n6|gpu|down|idle*|0/0/8/8\n"
+                       "garbage line\n"
+                       "n7|gpu|up|comp|8/0/0/8\n";
+    json_t *c = slurm_parse_sinfo(text);
+    assert_int_equal(json_integer_value(json_object_get(c, "nodes")), 7);
+    assert_int_equal(json_integer_value(json_object_get(c, "nodes_idle")), 1);
+    assert_int_equal(json_integer_value(json_object_get(c, "nodes_mixed")), 1);
+    assert_int_equal(json_integer_value(json_object_get(c, "nodes_alloc")), 2);
+    assert_int_equal(json_integer_value(json_object_get(c, "nodes_down")), 3);
+    assert_int_equal(json_integer_value(json_object_get(c, "cpus_alloc")), 76);
+    assert_int_equal(json_integer_value(json_object_get(c, "cpus_total")), 256);
+    json_t *parts = json_object_get(c, "partitions");
+    assert_int_equal(json_array_size(parts), 3);
+    json_t *lng = json_array_get(parts, 1);
+    assert_string_equal(json_string_value(json_object_get(lng, "name")), "long");
+    assert_false(json_is_true(json_object_get(lng, "default")));
+    assert_int_equal(json_integer_value(json_object_get(lng, "nodes")), 3);
+    assert_int_equal(json_integer_value(json_object_get(lng, "nodes_down")), 2);
+    json_t *gpu = json_array_get(parts, 2);
+    assert_string_equal(json_string_value(json_object_get(gpu, "state")), "down");
+    json_decref(c);
+}
+
+static void sinfo_empty_or_failed_output_gives_an_empty_cluster(void **state)
+{
+    (void)state;
+    json_t *c = slurm_parse_sinfo("");
+    assert_int_equal(json_integer_value(json_object_get(c, "nodes")), 0);
+    assert_int_equal(json_array_size(json_object_get(c, "partitions")), 0);
+    json_decref(c);
+    c = slurm_parse_sinfo(NULL);
+    assert_int_equal(json_integer_value(json_object_get(c, "cpus_total")), 0);
+    json_decref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +400,8 @@ int main(void)
         cmocka_unit_test(sbatch_parsable_ids),
         cmocka_unit_test(the_driver_sends_scripts_verbatim_under_an_unused_delimiter),
         cmocka_unit_test(driver_records_come_back_per_job_and_noise_is_ignored),
+        cmocka_unit_test(sinfo_nodes_and_partitions_are_counted_once_per_node),
+        cmocka_unit_test(sinfo_empty_or_failed_output_gives_an_empty_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
