@@ -19,36 +19,19 @@
 
 #include "backend/backend.h"
 #include "backend/pbs_parse.h"
-#include "backend/submit_driver.h"
-#include "transport/transport.h"
+#include "backend/sched.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/quote.h"
 #include "util/sbuf.h"
 #include "util/strmap.h"
-#include "util/timeutil.h"
 
-/* A job gone from the queue with no record anywhere is LOST only after this
- * long: the server writes history and logs asynchronously, and we never call
- * a job finished without evidence of how it ended. */
-#define PBS_LOST_AFTER_MS (120 * 1000)
-#define PBS_QUERY_TIMEOUT_MS 60000
 #define QSTAT_EXIT_MARK "@@qstat-exit "
 
-typedef struct missing_job {
-    char *id;
-    int64_t since_ms;
-} missing_job;
-
 typedef struct pbs_impl {
+    sched_base base;    /* first: sched.c reads b->impl as a sched_base */
     pbs_flavor flavor;
-    bool remote;        /* over SSH: logs live under log_dir on the cluster */
-    char *log_dir;      /* remote root for the run log dirs */
-    char *local_logs;   /* <data_dir>/logs/, the prefix mapped to log_dir */
-    const char *shell;  /* remote shell running our command scripts */
     bool no_tracejob;   /* tracejob is not installed on the login node */
-    missing_job *missing;
-    size_t nmissing;
 } pbs_impl;
 
 static pbs_impl *impl_of(backend *b)
@@ -56,51 +39,7 @@ static pbs_impl *impl_of(backend *b)
     return b->impl;
 }
 
-/* --- paths and commands ---------------------------------------------------------------- */
-
-/* Where a log file the engine names locally lives on the cluster: the same
- * tree as <data_dir>/logs/, under log_dir (default ~/.scripthut/logs). */
-static char *remote_path(backend *b, const char *path)
-{
-    pbs_impl *pi = impl_of(b);
-    size_t n = strlen(pi->local_logs);
-    if (pi->remote && !strncmp(path, pi->local_logs, n))
-        return xasprintf("%s/%s", pi->log_dir, path + n);
-    return xstrdup(path);
-}
-
-static void append_path(sbuf *b, const char *path)
-{
-    char *q = shell_quote_path_expand_prefix(path);
-    sbuf_puts(b, q);
-    free(q);
-}
-
-static void first_line(const char *s, char *dst, size_t size)
-{
-    size_t n = strcspn(s ? s : "", "\n");
-    if (n >= size)
-        n = size - 1;
-    memcpy(dst, s ? s : "", n);
-    dst[n] = '\0';
-}
-
-/* Runs a command script with the remote shell (script on stdin).  -1 with e
- * naming the backend and what was run when it could not run or timed out. */
-static int run_script(backend *b, const char *what, const char *script, int timeout_ms,
-                      exec_result *r, sh_err *e)
-{
-    pbs_impl *pi = impl_of(b);
-    if (b->tr->ops->exec(b->tr, pi->shell, script, strlen(script), timeout_ms, r, e) < 0)
-        return sh_err_prefix(e, "backend '%s': %s", b->name, what);
-    if (r->timed_out) {
-        sh_err_set(e, SH_EUNAVAIL, "backend '%s': %s timed out after %d s", b->name, what,
-                   timeout_ms / 1000);
-        exec_result_free(r);
-        return -1;
-    }
-    return 0;
-}
+/* --- tags ------------------------------------------------------------------------------ */
 
 /* The job name that carries a tag, as PBS accepts it in -N and qselect -N:
  * a letter first ("sh-..."), then [A-Za-z0-9._+-].  fs_encode_name's %XX
@@ -114,8 +53,6 @@ static char *tag_name(const char *tag)
             *p = '+';
     return name;
 }
-
-/* --- find by tag ------------------------------------------------------------------------ */
 
 /* Ids of jobs named names[0..n), one qselect per name in one remote shell
  * (PBS Pro: -x includes finished jobs still in the history).  ids[i] set when
@@ -133,14 +70,14 @@ static int lookup_names(backend *b, size_t n, char *const *names, char **ids, sh
         free(q);
     }
     exec_result r;
-    int rc = run_script(b, "looking up jobs by tag (qselect -N)", sbuf_cstr(&cmd),
-                        PBS_QUERY_TIMEOUT_MS, &r, e);
+    int rc = sched_run_script(b, "looking up jobs by tag (qselect -N)", sbuf_cstr(&cmd),
+                              SCHED_QUERY_TIMEOUT_MS, &r, e);
     sbuf_free(&cmd);
     if (rc < 0)
         return -1;
     if (strstr(r.out, "@@qselect-failed")) {
         char err[300];
-        first_line(r.err, err, sizeof err);
+        sched_first_line(r.err, err, sizeof err);
         sh_err_set(e, SH_EUNAVAIL, "backend '%s': qselect -N failed: %s", b->name, err);
         exec_result_free(&r);
         return -1;
@@ -160,181 +97,7 @@ static int lookup_names(backend *b, size_t n, char *const *names, char **ids, sh
     return 0;
 }
 
-/* --- submit ---------------------------------------------------------------------------- */
-
-static char *qsub_command(backend *b, const job_spec *j)
-{
-    sbuf c = SBUF_INIT;
-    char *name = tag_name(j->tag);
-    char *out = remote_path(b, j->out_path), *err = remote_path(b, j->err_path);
-    /* Command-line options override #PBS lines: the job name (the tag) and
-     * the log files are the backend's bookkeeping, not the template's. */
-    sbuf_printf(&c, "qsub -N %s -o ", name);
-    append_path(&c, out);
-    sbuf_puts(&c, " -e ");
-    append_path(&c, err);
-    free(name);
-    free(out);
-    free(err);
-    return sbuf_detach(&c);
-}
-
-/* mkdir -p of every log dir of the batch: PBS copies the output files there
- * when the job ends, and a missing dir leaves them in the undelivered spool. */
-static char *log_dirs_prelude(backend *b, size_t n, const job_spec *jobs)
-{
-    sbuf p = SBUF_INIT;
-    sbuf_puts(&p, "mkdir -p --");
-    char *last = NULL;
-    for (size_t i = 0; i < n; i++) {
-        const char *paths[2] = {jobs[i].out_path, jobs[i].err_path};
-        for (int k = 0; k < 2; k++) {
-            char *rp = remote_path(b, paths[k]);
-            char *dir = fs_dirname(rp);
-            free(rp);
-            if (last && !strcmp(last, dir)) {
-                free(dir);
-                continue;
-            }
-            sbuf_putc(&p, ' ');
-            append_path(&p, dir);
-            free(last);
-            last = dir;
-        }
-    }
-    free(last);
-    sbuf_puts(&p, " 2>/dev/null");
-    return sbuf_detach(&p);
-}
-
-/* After a broken submission: which of these jobs did reach the queue? */
-static void reconcile_unknown(backend *b, size_t n, const job_spec *jobs, const bool *unknown,
-                              char **job_ids, sh_err *errs, const char *why)
-{
-    char **names = xcalloc(n, sizeof *names);
-    char **found = xcalloc(n, sizeof *found);
-    size_t *idx = xcalloc(n, sizeof *idx);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (unknown[i]) {
-            names[m] = tag_name(jobs[i].tag);
-            idx[m++] = i;
-        }
-    sh_err le = SH_ERR_INIT;
-    int rc = m ? lookup_names(b, m, names, found, &le) : 0;
-    for (size_t k = 0; k < m; k++) {
-        size_t i = idx[k];
-        if (rc == 0 && found[k]) {
-            job_ids[i] = found[k];
-            found[k] = NULL;
-        } else if (rc == 0) {
-            sh_err_set(&errs[i], SH_EUNAVAIL, "%s; the job is not in the queue", why);
-        } else {
-            sh_err_set(&errs[i], SH_EUNAVAIL,
-                       "%s; whether the job reached the queue is unknown (%s)", why, le.msg);
-        }
-        free(names[k]);
-        free(found[k]);
-    }
-    free(names);
-    free(found);
-    free(idx);
-}
-
-static void qsub_outcome(backend *b, const job_spec *j, const submit_record *rec, char **job_id,
-                         sh_err *err)
-{
-    char id[128], msg[400];
-    if (rec->rc == 0 && pbs_parse_qsub_id(rec->out, id, sizeof id) == 0) {
-        *job_id = xstrdup(id);
-        return;
-    }
-    first_line(rec->err[0] ? rec->err : rec->out, msg, sizeof msg);
-    if (rec->rc == 0)
-        sh_err_set(err, SH_EINTERNAL, "backend '%s': qsub printed no job id: %s (task %s)",
-                   b->name, msg, j->task_id);
-    else
-        sh_err_set(err, SH_EINVAL, "backend '%s': qsub rejected the job (exit %d): %s", b->name,
-                   rec->rc, msg);
-}
-
-static int pbs_submit(backend *b, size_t n, const job_spec *jobs, char **job_ids, sh_err *errs)
-{
-    const char **cmds = xcalloc(n ? n : 1, sizeof *cmds);
-    const char **scripts = xcalloc(n ? n : 1, sizeof *scripts);
-    for (size_t i = 0; i < n; i++) {
-        cmds[i] = qsub_command(b, &jobs[i]);
-        scripts[i] = jobs[i].script;
-    }
-    char *prelude = log_dirs_prelude(b, n, jobs);
-    char *driver = submit_driver_build(n, cmds, scripts, prelude);
-    free(prelude);
-    for (size_t i = 0; i < n; i++)
-        free((char *)cmds[i]);
-    free(cmds);
-    free(scripts);
-
-    exec_result r;
-    sh_err e = SH_ERR_INIT;
-    /* qsub can take seconds on a busy server; allow for the batch. */
-    int timeout = PBS_QUERY_TIMEOUT_MS + (int)(n > 1000 ? 1000 : n) * 2000;
-    int rc = run_script(b, "submitting with qsub", driver, timeout, &r, &e);
-    free(driver);
-    submit_record *recs = xcalloc(n ? n : 1, sizeof *recs);
-    bool *unknown = xcalloc(n ? n : 1, sizeof *unknown);
-    bool any_unknown = false;
-    if (rc == 0)
-        submit_driver_parse(r.out, n, recs);
-    for (size_t i = 0; i < n; i++) {
-        if (recs[i].seen)
-            qsub_outcome(b, &jobs[i], &recs[i], &job_ids[i], &errs[i]);
-        else
-            unknown[i] = any_unknown = true;
-    }
-    if (any_unknown) {
-        char why[sizeof e.msg];
-        snprintf(why, sizeof why, "%.600s",
-                 rc < 0 ? e.msg : "the submission shell ended before reporting every job");
-        reconcile_unknown(b, n, jobs, unknown, job_ids, errs, why);
-    }
-    if (rc == 0)
-        exec_result_free(&r);
-    submit_records_free(n, recs);
-    free(recs);
-    free(unknown);
-    return 0;
-}
-
 /* --- poll ------------------------------------------------------------------------------- */
-
-static missing_job *missing_find(pbs_impl *pi, const char *id)
-{
-    for (size_t i = 0; i < pi->nmissing; i++)
-        if (!strcmp(pi->missing[i].id, id))
-            return &pi->missing[i];
-    return NULL;
-}
-
-static void missing_forget(pbs_impl *pi, const char *id)
-{
-    missing_job *m = missing_find(pi, id);
-    if (!m)
-        return;
-    free(m->id);
-    *m = pi->missing[--pi->nmissing];
-}
-
-/* How long this job has been missing everywhere (0 the first time). */
-static int64_t missing_for(pbs_impl *pi, const char *id)
-{
-    missing_job *m = missing_find(pi, id);
-    int64_t now = time_monotonic_ms();
-    if (m)
-        return now - m->since_ms;
-    pi->missing = xrealloc(pi->missing, (pi->nmissing + 1) * sizeof *pi->missing);
-    pi->missing[pi->nmissing++] = (missing_job){xstrdup(id), now};
-    return 0;
-}
 
 /* Whether a non-zero qstat/qdel exit is only about unknown/finished jobs
  * (news about those jobs) rather than a failed query (server down, no
@@ -378,7 +141,7 @@ static int query_qstat(backend *b, bool history, const char *ids, pbs_job **jobs
                           "echo \"" QSTAT_EXIT_MARK "$?\"\n",
                           what, ids);
     exec_result r;
-    int rc = run_script(b, what, cmd, PBS_QUERY_TIMEOUT_MS, &r, e);
+    int rc = sched_run_script(b, what, cmd, SCHED_QUERY_TIMEOUT_MS, &r, e);
     free(cmd);
     if (rc < 0)
         return -1;
@@ -395,7 +158,7 @@ static int query_qstat(backend *b, bool history, const char *ids, pbs_job **jobs
         *mark = '\0';
         if (status != 0 && (status >= 124 || !only_gone_messages(r.err, bad, sizeof bad))) {
             if (status >= 124)
-                first_line(r.err, bad, sizeof bad);
+                sched_first_line(r.err, bad, sizeof bad);
             rc = sh_err_set(e, SH_EUNAVAIL, "backend '%s': %s failed (exit %d): %s", b->name,
                             what, status, bad);
         } else if (pbs_parse_qstat_full(r.out, jobs, njobs) < 0) {
@@ -424,7 +187,7 @@ static size_t query_tracejob(backend *b, const char *ids, pbs_job **out)
         ids);
     exec_result r;
     sh_err e = SH_ERR_INIT;
-    int rc = run_script(b, "tracejob", cmd, PBS_QUERY_TIMEOUT_MS, &r, &e);
+    int rc = sched_run_script(b, "tracejob", cmd, SCHED_QUERY_TIMEOUT_MS, &r, &e);
     free(cmd);
     if (rc < 0) {
         log_warn("%s", e.msg);
@@ -466,7 +229,7 @@ static void append_id(sbuf *list, const char *id)
 }
 
 /* Decides the jobs that left the queue: history, then tracejob, then (after
- * PBS_LOST_AFTER_MS without any record) LOST. */
+ * SCHED_LOST_AFTER_MS without any record) LOST. */
 static void resolve_gone(backend *b, size_t n, const job_ref *refs, const bool *gone,
                          job_status *out)
 {
@@ -499,16 +262,15 @@ static void resolve_gone(backend *b, size_t n, const job_ref *refs, const bool *
             j = job_of(trace, ntrace, refs[i].job_id);
         if (j) {
             /* A record: final, or (a race with the first qstat) still active. */
-            missing_forget(pi, refs[i].job_id);
+            sched_missing_forget(b, refs[i].job_id);
             pbs_job_to_status(j, pi->flavor, &out[i]);
             if (out[i].phase != JOB_FINISHED)
                 out[i].phase = JOB_UNKNOWN;
             continue;
         }
         /* Missing from the queue is not "finished": wait for evidence. */
-        if (missing_for(pi, refs[i].job_id) < PBS_LOST_AFTER_MS)
+        if (!sched_missing_lost(b, refs[i].job_id))
             continue;
-        missing_forget(pi, refs[i].job_id);
         out[i].phase = JOB_LOST;
         out[i].exit_code = -1;
         snprintf(out[i].reason, sizeof out[i].reason,
@@ -561,7 +323,7 @@ static int pbs_poll(backend *b, size_t n, const job_ref *refs, job_status *out, 
             gone[i] = true;
             continue;
         }
-        missing_forget(pi, refs[i].job_id);
+        sched_missing_forget(b, refs[i].job_id);
         /* Torque lists finished jobs as C (keep_completed): that record,
          * with its exit_status, is the evidence. */
         pbs_job_to_status(&jobs[k], pi->flavor, &out[i]);
@@ -573,78 +335,39 @@ static int pbs_poll(backend *b, size_t n, const job_ref *refs, job_status *out, 
     return 0;
 }
 
-/* --- cancel, find, files --------------------------------------------------------------- */
-
-static int pbs_cancel(backend *b, const job_ref *ref, sh_err *e)
-{
-    char *q = shell_quote(ref->job_id);
-    char *cmd = xasprintf("qdel %s\n", q);
-    free(q);
-    exec_result r;
-    int rc = run_script(b, "qdel", cmd, PBS_QUERY_TIMEOUT_MS, &r, e);
-    free(cmd);
-    if (rc < 0)
-        return -1;
-    /* Cancelling is idempotent: qdel of an unknown or finished job is done
-     * (PBS exits 153 for an unknown id, 35 for a finished one). */
-    char bad[300];
-    if (r.exit_status != 0 && !only_gone_messages(r.err, bad, sizeof bad)) {
-        rc = sh_err_set(e, SH_EINTERNAL, "backend '%s': qdel %s failed (exit %d): %s", b->name,
-                        ref->job_id, r.exit_status, bad);
-    }
-    exec_result_free(&r);
-    return rc;
-}
-
-static int pbs_find_by_tag(backend *b, const char *tag, char **job_id, sh_err *e)
-{
-    char *name = tag_name(tag);
-    char *id = NULL;
-    int rc = lookup_names(b, 1, &name, &id, e);
-    free(name);
-    if (rc < 0)
-        return -1;
-    *job_id = id;
-    return id ? 1 : 0;
-}
-
-static int pbs_read_log(backend *b, const char *path, size_t tail_bytes, char **out, size_t *len,
-                        sh_err *e)
-{
-    char *p = remote_path(b, path);
-    int rc = b->tr->ops->read_file(b->tr, p, tail_bytes, out, len, e);
-    free(p);
-    return rc;
-}
-
-static int pbs_read_file(backend *b, const char *path, char **out, size_t *len, sh_err *e)
-{
-    return pbs_read_log(b, path, 0, out, len, e);
-}
-
 static void pbs_destroy(backend *b)
 {
     pbs_impl *pi = impl_of(b);
     if (!pi)
         return;
-    for (size_t i = 0; i < pi->nmissing; i++)
-        free(pi->missing[i].id);
-    free(pi->missing);
-    free(pi->log_dir);
-    free(pi->local_logs);
+    sched_free(&pi->base);
     free(pi);
     b->impl = NULL;
 }
 
 static const struct backend_ops pbs_ops = {
     .type = "pbs",
-    .submit = pbs_submit,
+    .submit = sched_submit,
     .poll = pbs_poll,
-    .cancel = pbs_cancel,
-    .find_by_tag = pbs_find_by_tag,
-    .read_log = pbs_read_log,
-    .read_file = pbs_read_file,
+    .cancel = sched_cancel,
+    .find_by_tag = sched_find_by_tag,
+    .read_log = sched_read_log,
+    .read_file = sched_read_file,
     .destroy = pbs_destroy,
+};
+
+static const sched_kind pbs_kind = {
+    .submit_tool = "qsub",
+    .submit_prefix = "qsub -N ",
+    .out_option = " -o ",
+    .err_option = " -e ",
+    .parse_submit_id = pbs_parse_qsub_id,
+    .tag_name = tag_name,
+    .lookup_names = lookup_names,
+    /* qdel of an unknown or finished job is done (PBS exits 153 for an
+     * unknown id, 35 for a finished one). */
+    .cancel_tool = "qdel",
+    .cancel_gone = only_gone_messages,
 };
 
 int backend_pbs_init(backend *b, sh_err *e)
@@ -655,15 +378,12 @@ int backend_pbs_init(backend *b, sh_err *e)
         return sh_err_set(e, SH_EINVAL,
                           "backend '%s': flavor must be \"pbspro\" or \"torque\", got \"%s\"",
                           b->name, fl);
-    if (backend_sched_transport(b, e) < 0)
-        return -1;
     pbs_impl *pi = xcalloc(1, sizeof *pi);
+    if (sched_init(b, &pi->base, &pbs_kind, e) < 0) {
+        free(pi);
+        return -1;
+    }
     pi->flavor = flavor;
-    pi->remote = json_is_object(json_object_get(b->config, "ssh"));
-    const char *ld = json_string_value(json_object_get(b->config, "log_dir"));
-    pi->log_dir = xstrdup(ld ? ld : "~/.scripthut/logs");
-    pi->local_logs = xasprintf("%s/logs/", b->data_dir);
-    pi->shell = json_is_true(json_object_get(b->config, "login_shell")) ? "bash -l -s" : "sh -s";
     b->impl = pi;
     b->ops = &pbs_ops;
     return 0;

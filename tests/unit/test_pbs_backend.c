@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "backend/backend.h"
+#include "transport/transport.h"
 #include "util/fsutil.h"
 #include "util/sbuf.h"
 
@@ -402,6 +403,78 @@ static void find_by_tag_adopts_a_submitted_job(void **state)
     free(id);
 }
 
+/* --- the command log -------------------------------------------------------------------- */
+
+/* A transport that writes down each command it is asked to run, then runs
+ * it with the real local transport it wraps. */
+typedef struct recorder {
+    transport *inner;
+    sbuf commands;
+} recorder;
+
+static int recorder_exec(transport *t, const char *command, const char *stdin_data,
+                         size_t stdin_len, int timeout_ms, exec_result *r, sh_err *e)
+{
+    recorder *rec = t->impl;
+    sbuf_printf(&rec->commands, "%s\n", command);
+    return rec->inner->ops->exec(rec->inner, command, stdin_data, stdin_len, timeout_ms, r, e);
+}
+
+static int recorder_read_file(transport *t, const char *path, size_t tail_bytes, char **out,
+                              size_t *len, sh_err *e)
+{
+    recorder *rec = t->impl;
+    return rec->inner->ops->read_file(rec->inner, path, tail_bytes, out, len, e);
+}
+
+static void recorder_destroy(transport *t)
+{
+    recorder *rec = t->impl;
+    transport_free(rec->inner);
+    sbuf_free(&rec->commands);
+    free(rec);
+}
+
+static const struct transport_ops recorder_ops = {
+    .kind = "recorder",
+    .exec = recorder_exec,
+    .read_file = recorder_read_file,
+    .destroy = recorder_destroy,
+};
+
+static recorder *record_commands(backend *b)
+{
+    recorder *rec = xcalloc(1, sizeof *rec);
+    rec->inner = b->tr;
+    transport *t = xcalloc(1, sizeof *t);
+    t->ops = &recorder_ops;
+    t->impl = rec;
+    b->tr = t;
+    return rec;
+}
+
+static void every_query_names_itself_in_the_command_log(void **state)
+{
+    fixture *f = *state;
+    recorder *rec = record_commands(f->b);
+    char *id = submit_one(f, "a"); /* no queue record: gone, so history and tracejob too */
+    job_ref ref = {id, "sh-r1-a-1"};
+    job_status out;
+    sh_err e = SH_ERR_INIT;
+    assert_int_equal(f->b->ops->poll(f->b, 1, &ref, &out, &e), 0);
+    assert_int_equal(f->b->ops->cancel(f->b, &ref, &e), 0);
+    char *found = NULL;
+    assert_int_equal(f->b->ops->find_by_tag(f->b, "sh-r1-a-1", &found, &e), 1);
+    assert_string_equal(sbuf_cstr(&rec->commands), "sh -s # submitting with qsub\n"
+                                                   "sh -s # qstat -f\n"
+                                                   "sh -s # qstat -x -f\n"
+                                                   "sh -s # tracejob\n"
+                                                   "sh -s # qdel\n"
+                                                   "sh -s # looking up jobs by tag _qselect -N_\n");
+    free(found);
+    free(id);
+}
+
 static void unknown_flavor_is_refused_at_creation(void **state)
 {
     fixture *f = *state;
@@ -437,6 +510,8 @@ int main(void)
                                         setup_torque, teardown),
         cmocka_unit_test_setup_teardown(cancel_is_idempotent, setup_pro, teardown),
         cmocka_unit_test_setup_teardown(find_by_tag_adopts_a_submitted_job, setup_pro, teardown),
+        cmocka_unit_test_setup_teardown(every_query_names_itself_in_the_command_log, setup_pro,
+                                        teardown),
         cmocka_unit_test_setup_teardown(unknown_flavor_is_refused_at_creation, setup_pro,
                                         teardown),
     };
