@@ -1,5 +1,6 @@
 # helpers.bash - shared setup of the testbed bats files that drive scripthut
-# against the real Slurm + sshd (proxyjump.bats, backend_status.bats):
+# against the real Slurm + sshd (slurm.bats, proxyjump.bats, backend_status.bats,
+# stacks.bats):
 # a temp HOME and data dir per test, a scratch dir in the test user's home,
 # and the config of a Slurm backend reached over ssh.
 

@@ -6,61 +6,9 @@
 # fixture).  Jobs run as $TESTBED_SSH_USER on this machine, so the tests read
 # the files they write directly under that user's home.
 
-load ../integration/helpers.bash
-
-setup_file() {
-    : "${TESTBED_SSH_HOST:?run through tests/testbed/with-env.sh}"
-}
-
-# Each test gets its own dir in the test user's home, removed afterwards.
-setup() {
-    TEST_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/scripthut-testbed.XXXXXX")"
-    export HOME="$TEST_ROOT/home"
-    export XDG_CONFIG_HOME="$HOME/.config"
-    export XDG_DATA_HOME="$HOME/.local/share"
-    WORK="$TEST_ROOT/work"
-    mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$WORK"
-    unset SCRIPTHUT_SERVER SCRIPTHUT_LUA_PATH
-    cd "$WORK" || return 1
-    THOME="$(getent passwd "$TESTBED_SSH_USER" | cut -d: -f6)"
-    RDIR="$THOME/t-$(basename "$TEST_ROOT")"
-    install -d -o "$TESTBED_SSH_USER" "$RDIR"
-}
-
-teardown() {
-    cd / || true
-    "$SCRIPTHUT_BIN" --config "$WORK/scripthut.lua" daemon stop >/dev/null 2>&1 || true
-    kill_leftovers
-    rm -rf "$TEST_ROOT" "$RDIR"
-}
-
-# config: the testbed backend plus the workflows on stdin.
-config() {
-    {
-        cat <<EOF
-backend "hpc" { type = "slurm", ssh = {
-  host = "$TESTBED_SSH_HOST", port = $TESTBED_SSH_PORT, user = "$TESTBED_SSH_USER",
-  key_path = "$TESTBED_SSH_KEY", known_hosts = "$TESTBED_SSH_KNOWN_HOSTS",
-} }
-settings { poll_interval = 1 }
-EOF
-        cat
-    } > "$WORK/scripthut.lua"
-}
-
-shc() {
-    sh --config "$WORK/scripthut.lua" "$@"
-}
-
-# Runs workflow NAME to the end; prints nothing; status is the run's.
-run_workflow() {
-    run shc workflow run "$1" --watch --json
-    RUN_ID="$(printf '%s\n' "$output" | head -n 1 | jq -r '.run_id // .id' 2>/dev/null)"
-}
-
-task_field() { # RUN TASK FIELD
-    shc run view "$1" --json | jq -r --arg t "$2" ".items[] | select(.task.id == \$t) | .$3"
-}
+# Per-test HOME/data dir, the test user's scratch dir $RDIR, config, shc,
+# run_workflow and task_field come from helpers.bash.
+load helpers.bash
 
 # How many Slurm jobs (of any state still known to slurmctld) carry NAME.
 jobs_named() {
