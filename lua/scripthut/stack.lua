@@ -103,7 +103,11 @@ local function lock_lines()
     ("( while sleep %d; do touch \"$LOCK/owner\" || exit 0; done ) </dev/null >/dev/null 2>&1 &")
       :format(M.LOCK_HEARTBEAT_SECONDS),
     "__sh_heartbeat=$!",
-    "trap 'kill \"$__sh_heartbeat\" 2>/dev/null; rm -rf \"$LOCK\"' EXIT",
+    -- The trap runs under the prep's `set -e`: when the whole job is
+    -- signalled (scancel, a cancel of the local process group, a time
+    -- limit) the heartbeat may be gone already, and a failing `kill`
+    -- would end the trap before it released the lock.
+    "trap 'set +e; kill \"$__sh_heartbeat\" 2>/dev/null; rm -rf \"$LOCK\"' EXIT",
     "trap 'exit 143' TERM",
     "trap 'exit 130' INT",
   }

@@ -144,6 +144,19 @@ describe("stack install script", function()
     assert.is_truthy(find(out, "Removing stale lock"), out)
     assert.is_truthy(io.open(root .. "/foo/h0/.ready"))
   end)
+
+  -- scancel (or a cancel of the local process group) signals every process
+  -- of the job: the heartbeat can be gone before the EXIT trap runs, under
+  -- the prep's set -e.  Killing it from the prep makes that order certain.
+  it("releases the lock when the heartbeat is gone before the exit trap", function()
+    local root = support.tmpdir()
+    local s = mk({ cache_dir = root,
+                   prep = 'kill "$__sh_heartbeat"; sleep 0.5; echo "prep failed" >&2; exit 3' })
+    local out, code = bash(stack.install_script(s), "")
+    assert.are_not.equal(0, code)
+    assert.is_truthy(find(out, "prep failed"), out)
+    assert.is_falsy(io.open(root .. "/foo/h0.lock"), "the lock is released")
+  end)
 end)
 
 describe("stack check, delete and gc scripts", function()
