@@ -194,7 +194,7 @@ $fuzz_rows
 |---|---|---|---|---|---|---|
 $fault_rows
 Each test injects one fault (a full disk, a torn WAL, a corrupt database file, squeue
-failing, squeue hanging past the 60 s command timeout), except the kill test, which kills
+failing, squeue hanging past the backend's query_timeout), except the kill test, which kills
 the engine with SIGKILL at random points of one 12-task Slurm workflow (its seed is printed,
 \`FAULTS_SEED\` replays it) and checks that each task's job was submitted exactly once
 (job names in squeue, job ids in the slurmctld log), that no finished task ran again, and

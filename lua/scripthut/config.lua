@@ -103,7 +103,13 @@ local function ssh_schema(dir)
     { "user", check.nonempty_string },
     { "port", check.port },
     { "key_path", path_in(dir) },
-    { "cert_path", path_in(dir) },
+    -- OpenSSH user certificates need libssh2 >= 1.11; Debian 12 has 1.10.
+    -- Refused rather than ignored, so a config never silently loses one.
+    { "cert_path", function()
+        return nil, "ssh.cert_path: SSH certificates are not supported (libssh2 1.10 on "
+          .. "Debian 12 cannot sign with one); use key_path with a plain ed25519/ECDSA key "
+          .. "or an ssh-agent", true
+      end },
     { "known_hosts", path_in(dir),
       default = function() return util.absolute("~/.ssh/known_hosts") end },
     { "strict_host_key_checking", check.boolean, default = true },
@@ -156,6 +162,9 @@ local function backend_schema(btype, dir)
     add { "log_dir", check.nonempty_string, default = "~/.scripthut/logs" }
     add { "account", check.nonempty_string }
     add { "login_shell", check.boolean, default = false }
+    -- seconds any one scheduler query (squeue, sacct, qstat, scancel...) may
+    -- take before the tick gives up on it and changes nothing
+    add { "query_timeout", check.positive_integer, default = 60 }
   end
   if btype == "slurm" then
     add { "partition_map", check.string_map, default = util.object }

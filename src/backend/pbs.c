@@ -71,7 +71,7 @@ static int lookup_names(backend *b, size_t n, char *const *names, char **ids, sh
     }
     exec_result r;
     int rc = sched_run_script(b, "looking up jobs by tag (qselect -N)", sbuf_cstr(&cmd),
-                              SCHED_QUERY_TIMEOUT_MS, &r, e);
+                              sched_query_timeout_ms(b), &r, e);
     sbuf_free(&cmd);
     if (rc < 0)
         return -1;
@@ -141,7 +141,7 @@ static int query_qstat(backend *b, bool history, const char *ids, pbs_job **jobs
                           "echo \"" QSTAT_EXIT_MARK "$?\"\n",
                           what, ids);
     exec_result r;
-    int rc = sched_run_script(b, what, cmd, SCHED_QUERY_TIMEOUT_MS, &r, e);
+    int rc = sched_run_script(b, what, cmd, sched_query_timeout_ms(b), &r, e);
     free(cmd);
     if (rc < 0)
         return -1;
@@ -187,7 +187,7 @@ static size_t query_tracejob(backend *b, const char *ids, pbs_job **out)
         ids);
     exec_result r;
     sh_err e = SH_ERR_INIT;
-    int rc = sched_run_script(b, "tracejob", cmd, SCHED_QUERY_TIMEOUT_MS, &r, &e);
+    int rc = sched_run_script(b, "tracejob", cmd, sched_query_timeout_ms(b), &r, &e);
     free(cmd);
     if (rc < 0) {
         log_warn("%s", e.msg);

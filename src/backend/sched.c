@@ -43,7 +43,17 @@ int sched_init(backend *b, sched_base *base, const sched_kind *kind, sh_err *e)
     base->log_dir = xstrdup(ld ? ld : "~/.scripthut/logs");
     base->local_logs = xasprintf("%s/logs/", b->data_dir);
     base->shell = json_is_true(json_object_get(b->config, "login_shell")) ? "bash -l -s" : "sh -s";
+    json_t *qt = json_object_get(b->config, "query_timeout");
+    base->query_timeout_ms = json_is_integer(qt) && json_integer_value(qt) > 0 &&
+                                     json_integer_value(qt) <= 86400
+                                 ? (int)json_integer_value(qt) * 1000
+                                 : SCHED_QUERY_TIMEOUT_MS;
     return 0;
+}
+
+int sched_query_timeout_ms(backend *b)
+{
+    return base_of(b)->query_timeout_ms;
 }
 
 void sched_free(sched_base *base)
@@ -234,7 +244,7 @@ int sched_submit(backend *b, size_t n, const job_spec *jobs, char **job_ids, sh_
     char what[64];
     snprintf(what, sizeof what, "submitting with %s", base_of(b)->kind->submit_tool);
     /* A submission can take seconds on a busy scheduler; allow for the batch. */
-    int timeout = SCHED_QUERY_TIMEOUT_MS + (int)(n > 1000 ? 1000 : n) * 2000;
+    int timeout = sched_query_timeout_ms(b) + (int)(n > 1000 ? 1000 : n) * 2000;
     int rc = sched_run_script(b, what, driver, timeout, &r, &e);
     free(driver);
     submit_record *recs = xcalloc(n ? n : 1, sizeof *recs);
@@ -271,7 +281,7 @@ int sched_cancel(backend *b, const job_ref *ref, sh_err *e)
     char *cmd = xasprintf("%s %s\n", k->cancel_tool, q);
     free(q);
     exec_result r;
-    int rc = sched_run_script(b, k->cancel_tool, cmd, SCHED_QUERY_TIMEOUT_MS, &r, e);
+    int rc = sched_run_script(b, k->cancel_tool, cmd, sched_query_timeout_ms(b), &r, e);
     free(cmd);
     if (rc < 0)
         return -1;

@@ -20,7 +20,8 @@
 #include "backend/backend.h"
 #include "transport/transport.h"
 
-/* Every query (status, accounting, lookup, cancel) may take this long. */
+/* Every query (status, accounting, lookup, cancel) may take this long unless
+ * the backend's query_timeout says otherwise. */
 #define SCHED_QUERY_TIMEOUT_MS 60000
 /* A job gone from the queue with no record anywhere is LOST only after this
  * long: accounting and job history are written asynchronously (sacct learns
@@ -63,6 +64,7 @@ typedef struct sched_base {
     char *log_dir;           /* remote root for the run log dirs */
     char *local_logs;        /* <data_dir>/logs/, the prefix mapped to log_dir */
     const char *shell;       /* remote shell running our command scripts */
+    int query_timeout_ms;    /* query_timeout, or SCHED_QUERY_TIMEOUT_MS */
     sched_missing *missing;  /* jobs missing from the queue and every record */
     size_t nmissing;
 } sched_base;
@@ -79,6 +81,9 @@ void sched_free(sched_base *base);
  * backend and what was run when it could not run or timed out. */
 int sched_run_script(backend *b, const char *what, const char *script, int timeout_ms,
                      exec_result *r, sh_err *e);
+
+/* How long one scheduler query may take (the backend's query_timeout). */
+int sched_query_timeout_ms(backend *b);
 
 /* The first line of s (NULL is ""), cut to size. */
 void sched_first_line(const char *s, char *dst, size_t size);

@@ -65,7 +65,7 @@ static int lookup_names(backend *b, size_t n, char *const *names, char **ids, sh
                     sbuf_cstr(&list));
     exec_result r;
     int rc = sched_run_script(b, "looking up jobs by tag (squeue/sacct --name)", sbuf_cstr(&cmd),
-                              SCHED_QUERY_TIMEOUT_MS, &r, e);
+                              sched_query_timeout_ms(b), &r, e);
     sbuf_free(&list);
     sbuf_free(&cmd);
     if (rc < 0)
@@ -102,7 +102,7 @@ static int query_squeue(backend *b, slurm_queue_row **rows, size_t *nrows, sh_er
     const char *cmd = "TZ=UTC squeue --noheader --states=all --user=\"$(id -un)\" "
                       "--format='" SLURM_SQUEUE_FORMAT "'\n";
     exec_result r;
-    if (sched_run_script(b, "squeue", cmd, SCHED_QUERY_TIMEOUT_MS, &r, e) < 0)
+    if (sched_run_script(b, "squeue", cmd, sched_query_timeout_ms(b), &r, e) < 0)
         return -1;
     if (r.exit_status != 0) {
         char err[300];
@@ -157,7 +157,7 @@ static size_t query_finals(backend *b, const char *ids, bool use_scontrol, slurm
     exec_result r;
     sh_err e = SH_ERR_INIT;
     int rc = sched_run_script(b, use_scontrol ? "scontrol show job" : "sacct", cmd,
-                              SCHED_QUERY_TIMEOUT_MS, &r, &e);
+                              sched_query_timeout_ms(b), &r, &e);
     free(cmd);
     if (rc < 0) {
         log_warn("%s", e.msg);
@@ -325,7 +325,7 @@ static void refresh_cluster(backend *b, slurm_impl *si)
     exec_result r;
     sh_err e = SH_ERR_INIT;
     char why[sizeof e.msg] = "";
-    if (sched_run_script(b, "sinfo", cmd, SCHED_QUERY_TIMEOUT_MS, &r, &e) < 0) {
+    if (sched_run_script(b, "sinfo", cmd, sched_query_timeout_ms(b), &r, &e) < 0) {
         memcpy(why, e.msg, sizeof why);
     } else {
         if (r.exit_status == 0) {

@@ -86,7 +86,7 @@ workflow "f" { tasks = "flows/f.json", backend = "hpc", max_concurrent = 3 }
               known_hosts = support.home() .. "/.ssh/known_hosts", strict_host_key_checking = true,
               passphrase_env = NULL, use_agent = true, proxy_jump = NULL, connect_timeout = 15,
               command_timeout = 120, keepalive = 30 },
-      log_dir = "~/.scripthut/logs", sinfo_interval = 60,
+      log_dir = "~/.scripthut/logs", sinfo_interval = 60, query_timeout = 60,
       env = {}, env_groups = {}, defined_at = path .. ":2",
     }, hpc)
     assert.are.equal("q", named(c.backends, "pbs1").queue)
@@ -157,6 +157,12 @@ describe("config validation errors", function()
       'F:1: backend "b": ssh.host is required' },
     { 'backend "b" { type = "slurm", ssh = { host = "h", user = "u", prot = 1 } }',
       'F:1: backend "b": unknown field "ssh.prot" (did you mean "port"?)' },
+    { 'backend "b" { type = "slurm", ssh = { host = "h", cert_path = "~/.ssh/id-cert.pub" } }',
+      'F:1: backend "b": ssh.cert_path: SSH certificates are not supported (libssh2 1.10 on '
+        .. 'Debian 12 cannot sign with one); use key_path with a plain ed25519/ECDSA key or an '
+        .. 'ssh-agent' },
+    { 'backend "b" { type = "slurm", ssh = { host = "h" }, query_timeout = 0 }',
+      'F:1: backend "b": query_timeout must be a positive integer, got 0' },
     { 'backend "b" { type = "local", account = "x" }',
       'F:1: backend "b": unknown field "account"' },
     { 'backend "b" { type = "slurm", ssh = { host = "h", user = "u" }, queue = "q" }',

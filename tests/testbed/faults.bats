@@ -7,39 +7,21 @@
 # again (each task appends a line to a file), and a failing squeue changes
 # no task's state and is reported.
 #
-# FAULTS_QUICK=1 (the CI subset, label testbed): 3 kills instead of 10, and
-# no hang test (it waits out the 60 s command timeout).  FAULTS_SEED fixes
+# FAULTS_QUICK=1 (the CI subset, label testbed): 3 kills instead of 10.  FAULTS_SEED fixes
 # the random kill points (the seed is printed).  Other helpers' jobs may be
 # in the queue: everything is filtered by this run's tags.
 
-load ../integration/helpers.bash
+# Per-test HOME/data dir, $RDIR, shc, task_field and the teardown that
+# cancels this test's leftover jobs come from helpers.bash.
+load helpers.bash
 
 FAULTS="$SCRIPTHUT_SOURCE_DIR/tests/testbed/faults"
 
-setup_file() {
-    : "${TESTBED_SSH_HOST:?run through tests/testbed/with-env.sh}"
-}
-
-setup() {
-    TEST_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/scripthut-faults.XXXXXX")"
-    export HOME="$TEST_ROOT/home"
-    export XDG_CONFIG_HOME="$HOME/.config"
-    export XDG_DATA_HOME="$HOME/.local/share"
-    WORK="$TEST_ROOT/work"
-    mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$WORK"
-    unset SCRIPTHUT_SERVER SCRIPTHUT_LUA_PATH
-    cd "$WORK" || return 1
-    THOME="$(getent passwd "$TESTBED_SSH_USER" | cut -d: -f6)"
-    RDIR="$THOME/f-$(basename "$TEST_ROOT")"
-    install -d -o "$TESTBED_SSH_USER" "$RDIR"
-}
+eval "$(declare -f teardown | sed '1s/teardown/testbed_teardown/')"
 
 teardown() {
-    cd / || true
     restore_squeue
-    "$SCRIPTHUT_BIN" --config "$WORK/scripthut.lua" daemon stop >/dev/null 2>&1 || true
-    kill_leftovers
-    rm -rf "$TEST_ROOT" "$RDIR"
+    testbed_teardown
 }
 
 # The squeue stand-in, first on the test user's login-shell PATH.
@@ -59,26 +41,10 @@ restore_squeue() {
     rm -rf "${THOME:?}/.scripthut-faults"
 }
 
-# config [login_shell]: the testbed backend plus the workflows on stdin.
+# config [login_shell]: the testbed backend plus the workflows on stdin.  A
+# scheduler query may take 8 s (query_timeout), so the hang test is quick.
 config() {
-    {
-        cat <<EOF
-backend "hpc" { type = "slurm", login_shell = ${1:-false}, ssh = {
-  host = "$TESTBED_SSH_HOST", port = $TESTBED_SSH_PORT, user = "$TESTBED_SSH_USER",
-  key_path = "$TESTBED_SSH_KEY", known_hosts = "$TESTBED_SSH_KNOWN_HOSTS",
-} }
-settings { poll_interval = 1 }
-EOF
-        cat
-    } > "$WORK/scripthut.lua"
-}
-
-shc() {
-    sh --config "$WORK/scripthut.lua" "$@"
-}
-
-task_field() { # RUN TASK FIELD
-    shc run view "$1" --json | jq -r --arg t "$2" ".items[] | select(.task.id == \$t) | .$3"
+    testbed_config "" "login_shell = ${1:-false}, query_timeout = 8,"
 }
 
 run_status() {
@@ -220,7 +186,6 @@ EOF
 }
 
 @test "squeue hanging past the command timeout: reported as a timeout, the run ends once it answers" {
-    [ "${FAULTS_QUICK:-0}" = 1 ] && skip "waits out the 60 s command timeout (label slow)"
     install_squeue
     config true <<EOF
 workflow "steady" { backend = "hpc", tasks = {

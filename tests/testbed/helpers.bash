@@ -38,11 +38,12 @@ teardown() {
     rm -rf "$TEST_ROOT" "$RDIR"
 }
 
-# config SSH_FIELDS: a Slurm backend "hpc" with these extra ssh fields, then
-# the workflows read from stdin.
-config() {
+# testbed_config SSH_FIELDS BACKEND_FIELDS: a Slurm backend "hpc" with these
+# extra fields (each list ending in a comma, or empty), then the workflows read
+# from stdin.
+testbed_config() {
     {
-        printf 'backend "hpc" { type = "slurm", ssh = {\n'
+        printf 'backend "hpc" { type = "slurm", %s ssh = {\n' "$2"
         printf '  host = "%s", port = %s, user = "%s",\n' "$TESTBED_SSH_HOST" \
             "$TESTBED_SSH_PORT" "$TESTBED_SSH_USER"
         printf '  key_path = "%s", known_hosts = "%s", %s\n} }\n' "$TESTBED_SSH_KEY" \
@@ -50,6 +51,11 @@ config() {
         printf 'settings { poll_interval = 1 }\n'
         cat
     } > "$WORK/scripthut.lua"
+}
+
+# config [SSH_FIELDS]: the same with the backend's defaults.
+config() {
+    testbed_config "${1:-}" ""
 }
 
 shc() {
