@@ -326,6 +326,19 @@ int cmd_stack_install(cli_ctx *c, int argc, char **argv)
     return rc;
 }
 
+/* Rows of delete and gc carry a "note" only when that stack/backend failed. */
+static int rows_exit_code(json_t *rows)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        if (out_str(r, "note"))
+            return EXIT_ERROR;
+    }
+    return EXIT_OK;
+}
+
 int cmd_stack_delete(cli_ctx *c, int argc, char **argv)
 {
     static const int allowed[] = {OPT_BACKEND, 0};
@@ -338,14 +351,7 @@ int cmd_stack_delete(cli_ctx *c, int argc, char **argv)
     if (client_stack_delete(c->client, o.name, o.backend, &out, &e) != 0)
         return stack_fail(&e);
     json_t *rows = json_object_get(out, "deleted");
-    rc = EXIT_OK;
-    size_t i;
-    json_t *r;
-    json_array_foreach(rows, i, r)
-    {
-        if (out_str(r, "note"))
-            rc = EXIT_ERROR;
-    }
+    rc = rows_exit_code(rows);
     if (c->json)
         out_json(out, false);
     else
@@ -392,14 +398,7 @@ int cmd_stack_gc(cli_ctx *c, int argc, char **argv)
     if (client_stack_gc(c->client, o.name, o.dry_run, &out, &e) != 0)
         return stack_fail(&e);
     json_t *rows = json_object_get(out, "gc");
-    rc = EXIT_OK;
-    size_t i;
-    json_t *r;
-    json_array_foreach(rows, i, r)
-    {
-        if (out_str(r, "note"))
-            rc = EXIT_ERROR;
-    }
+    rc = rows_exit_code(rows);
     if (c->json)
         out_json(out, false);
     else if (json_array_size(rows) == 0)

@@ -36,6 +36,20 @@ static int reply_result(http_req *r, int rc, json_t *out, const sh_err *e)
     return http_reply_json(r, 200, out);
 }
 
+/* The whole handler of a read that takes no parameters: the thread's
+ * service, the call, the reply. */
+static int reply_read(http_req *r, int (*read)(svc *, json_t **, sh_err *))
+{
+    int rc;
+    svc *s = service_or_reply(r, &rc);
+    if (!s)
+        return rc;
+    json_t *out = NULL;
+    sh_err e = SH_ERR_INIT;
+    rc = read(s, &out, &e);
+    return reply_result(r, rc, out, &e);
+}
+
 /* --- health, backends, session, openapi -------------------------------------- */
 
 static json_t *health_backends(http_req *r)
@@ -74,14 +88,7 @@ static int api_backends(http_req *r)
 {
     if (r->srv->config_error)
         return http_reply_json(r, 200, json_pack("{s:[]}", "backends"));
-    int rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
-    json_t *out = NULL;
-    sh_err e = SH_ERR_INIT;
-    rc = svc_backend_list(s, &out, &e);
-    return reply_result(r, rc, out, &e);
+    return reply_read(r, svc_backend_list);
 }
 
 /* --- runs ---------------------------------------------------------------------- */
@@ -313,14 +320,7 @@ static int api_tasks_run(http_req *r)
 
 static int api_workflows_list(http_req *r)
 {
-    int rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
-    json_t *out = NULL;
-    sh_err e = SH_ERR_INIT;
-    rc = svc_workflow_list(s, &out, &e);
-    return reply_result(r, rc, out, &e);
+    return reply_read(r, svc_workflow_list);
 }
 
 static int api_workflow_view(http_req *r)
@@ -373,14 +373,7 @@ static int api_workflow_run(http_req *r)
 
 static int api_stacks_list(http_req *r)
 {
-    int rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
-    json_t *out = NULL;
-    sh_err e = SH_ERR_INIT;
-    rc = svc_stack_list(s, &out, &e);
-    return reply_result(r, rc, out, &e);
+    return reply_read(r, svc_stack_list);
 }
 
 /* ?backend= (NULL when absent or empty; caller frees). */
