@@ -16,19 +16,11 @@
 -- `#PBS -V`: the job gets the resolved env below, not the environment of the
 -- SSH session that ran qsub.  Values are quoted by util.shell_quote; the
 -- command is inserted verbatim.
-local util = require "scripthut.util"
+local script = require "scripthut.script"
 
 local M = {}
 
-local q = util.shell_quote
-local NULL = util.null
-
-local function str(v)
-  if type(v) == "string" and v ~= "" then
-    return v
-  end
-  return nil
-end
+local str = script.str
 
 -- #PBS values are parsed by qsub, not by a shell: keep them to one line and
 -- refuse characters that would split them.
@@ -148,13 +140,7 @@ end
 
 function M.render(job)
   local task, backend = job.task, job.backend or {}
-  local name = str(task.name) or str(task.id) or "?"
-  local working_dir = str(task.working_dir) or "~"
-  local out = {}
-  local function add(line)
-    out[#out + 1] = line
-  end
-  add(backend.login_shell == true and "#!/bin/bash -l" or "#!/bin/bash")
+  local out = { script.shebang(backend) }
   -- PBS runs a job with the user's login shell, not the #! line: ask for bash.
   directive(out, "-S", "/bin/bash")
   local queue = str(backend.queue) or str(task.partition)
@@ -165,20 +151,7 @@ function M.render(job)
     directive(out, "-A", backend.account)
   end
   resource_lines(out, task, backend)
-  add("set -o pipefail")
-  add("# scripthut task " .. q(tostring(task.id)) .. " (" .. q(name) .. "), tag " .. q(tostring(job.tag)))
-  if str(job.init) then
-    add(job.init)
-    add("")
-  end
-  for _, e in ipairs(job.env ~= NULL and job.env or {}) do
-    add(("export %s=%s"):format(e[1], q(e[2])))
-  end
-  -- PBS starts a job in $HOME, not in the directory qsub ran in.
-  add(("cd -- %s || { echo %s >&2; exit 1; }"):format(util.shell_quote_path(working_dir),
-    q("scripthut: cannot change to working dir " .. working_dir)))
-  add(type(task.command) == "string" and task.command or "")
-  return table.concat(out, "\n") .. "\n"
+  return script.finish(out, job, script.export_lines(job.env))
 end
 
 return M

@@ -10,19 +10,11 @@
 -- them.  The partition is sent only when the task, the backend's
 -- partition_map or default_partition names one (never a made-up "normal").
 -- Values are quoted by util.shell_quote; the command is inserted verbatim.
-local util = require "scripthut.util"
+local script = require "scripthut.script"
 
 local M = {}
 
-local q = util.shell_quote
-local NULL = util.null
-
-local function str(v)
-  if type(v) == "string" and v ~= "" then
-    return v
-  end
-  return nil
-end
+local str = script.str
 
 local function partition_of(task, backend)
   local p = str(task.partition)
@@ -45,13 +37,7 @@ end
 
 function M.render(job)
   local task, backend = job.task, job.backend or {}
-  local name = str(task.name) or str(task.id) or "?"
-  local working_dir = str(task.working_dir) or "~"
-  local out = {}
-  local function add(line)
-    out[#out + 1] = line
-  end
-  add(backend.login_shell == true and "#!/bin/bash -l" or "#!/bin/bash")
+  local out = { script.shebang(backend) }
   local partition = partition_of(task, backend)
   if partition then
     directive(out, "partition", partition)
@@ -70,19 +56,7 @@ function M.render(job)
   if str(task.gres) then
     directive(out, "gres", task.gres)
   end
-  add("set -o pipefail")
-  add("# scripthut task " .. q(tostring(task.id)) .. " (" .. q(name) .. "), tag " .. q(tostring(job.tag)))
-  if str(job.init) then
-    add(job.init)
-    add("")
-  end
-  for _, e in ipairs(job.env ~= NULL and job.env or {}) do
-    add(("export %s=%s"):format(e[1], q(e[2])))
-  end
-  add(("cd -- %s || { echo %s >&2; exit 1; }"):format(util.shell_quote_path(working_dir),
-    q("scripthut: cannot change to working dir " .. working_dir)))
-  add(type(task.command) == "string" and task.command or "")
-  return table.concat(out, "\n") .. "\n"
+  return script.finish(out, job, script.export_lines(job.env))
 end
 
 return M
