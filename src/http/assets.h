@@ -1,5 +1,5 @@
 /* assets.h - the dashboard files compiled into the binary (generated table,
- * cmake/embed_web.cmake over web/). */
+ * cmake/embed.cmake over web/). */
 #ifndef SCRIPTHUT_HTTP_ASSETS_H
 #define SCRIPTHUT_HTTP_ASSETS_H
 #include <stddef.h>
