@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
@@ -66,6 +67,7 @@ void eng_erun_free(erun *r)
     free(r->ridx);
     free(r->depp);
     free(r->ndep);
+    free(r->dirty);
     free(r->id);
     free(r->workflow);
     free(r->backend_name);
@@ -140,9 +142,12 @@ static const char SQL_UPDATE_RUN[] =
 
 int eng_flush_run(engine *en, erun *r, sh_err *e)
 {
-    for (size_t i = 0; i < r->n; i++)
-        if (r->t[i].dirty && eng_flush_task(en, r, i, e) < 0)
+    /* The dirty list, not a scan: a 100k-task run is flushed after every
+     * submission chunk. */
+    for (size_t k = 0; k < r->ndirty; k++)
+        if (r->t[r->dirty[k]].dirty && eng_flush_task(en, r, r->dirty[k], e) < 0)
             return -1;
+    r->ndirty = 0;
     while (r->scan_from < r->n && task_state_is_terminal(r->t[r->scan_from].state))
         r->scan_from++;
     if (!r->touched)
@@ -172,10 +177,9 @@ int eng_flush_run(engine *en, erun *r, sh_err *e)
         return sh_err_set(e, SH_EINTERNAL, "store: updating run %s: %s", r->id,
                           sqlite3_errmsg(store_db(en->st)));
     r->context_dirty = false;
-    if (before != r->status &&
-        store_add_event(en->st, time_now_us(), r->id, NULL, run_status_name(before),
-                        run_status_name(r->status), NULL, e) < 0)
-        return -1;
+    if (before != r->status)
+        store_queue_event(en->st, time_now_us(), r->id, NULL, run_status_name(before),
+                          run_status_name(r->status), NULL);
     r->touched = false;
     return 0;
 }
@@ -409,6 +413,16 @@ engine *engine_new(store *st, struct host *h, const engine_opts *o, sh_err *e)
         return NULL;
     }
     g_sig_pipe_w = en->sig_pipe[1];
+    /* The engine rewrites every task row several times over a run, and a
+     * tick's transaction can touch a whole 100k-task run.  SQLite's default
+     * 2 MB page cache would spill dirty pages to the WAL mid-transaction and
+     * read back what it just evicted: a 100k-task run wrote each page ~12
+     * times.  The cache only grows as pages are used. */
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA cache_size = -%d", ENGINE_CACHE_KB);
+    sh_err ce = SH_ERR_INIT;
+    if (store_exec(st, pragma, &ce) < 0)
+        log_warn("engine: %s", ce.msg);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigchld;

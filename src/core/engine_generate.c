@@ -55,9 +55,8 @@ static int insert_generated(engine *en, erun *r, size_t first, size_t gen, sh_er
         if (sqlite3_step(s) != SQLITE_DONE)
             return sh_err_set(e, SH_EINTERNAL, "store: appending generated task %s: %s",
                               r->t[i].def.id, sqlite3_errmsg(store_db(en->st)));
-        if (store_add_event(en->st, time_now_us(), r->id, r->t[i].def.id, NULL, "pending",
-                            "generated", e) < 0)
-            return -1;
+        store_queue_event(en->st, time_now_us(), r->id, r->t[i].def.id, NULL, "pending",
+                          "generated");
     }
     return 0;
 }

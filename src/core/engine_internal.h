@@ -21,6 +21,8 @@
 /* Local jobs the engine did not spawn (adopted after a restart) send no
  * SIGCHLD, so the local backend is polled at least this often. */
 #define LOCAL_POLL_MS 1000
+/* The engine connection's SQLite page cache (engine.c, engine_new). */
+#define ENGINE_CACHE_KB (64 * 1024)
 
 typedef struct etask {
     task_def def;
@@ -47,6 +49,8 @@ typedef struct erun {
     uint32_t *roff, *ridx;          /* reverse deps: dependents of i */
     const uint32_t **depp;          /* for run_status_derive */
     uint32_t *ndep;
+    uint32_t *dirty;                /* tasks to write at the next flush, in change order */
+    size_t ndirty, capdirty;
     size_t active;
     size_t scan_from;
     run_status status;

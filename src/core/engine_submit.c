@@ -112,19 +112,13 @@ static size_t choose(engine *en, ebackend *eb, int64_t now, pick **out)
     return n;
 }
 
-static json_t *job_json(const erun *r, const etask *t)
-{
-    json_t *task = task_def_to_json(&t->def);
-    return json_pack("{s:s,s:o,s:s,s:i,s:s,s:s}", "run_id", r->id, "task", task, "tag", t->tag,
-                     "attempt", t->attempt, "out_path", t->out_path, "err_path", t->err_path);
-}
-
 /* Renders scripts for the picked tasks (one Lua call), marks each either
- * submitting (with its tag and log paths) or failed. */
-static int prepare_picks(engine *en, pick *picks, size_t n, json_t **scripts, sh_err *e)
+ * submitting (with its tag and log paths) or failed.  res[k] receives the
+ * script of picks[k] (NULL when it failed). */
+static int prepare_picks(engine *en, pick *picks, size_t n, host_job_result *res, sh_err *e)
 {
     json_t *runs = json_object();
-    json_t *jobs = json_array();
+    host_job *jobs = xcalloc(n ? n : 1, sizeof *jobs);
     for (size_t k = 0; k < n; k++) {
         erun *r = picks[k].r;
         etask *t = &r->t[picks[k].i];
@@ -138,42 +132,30 @@ static int prepare_picks(engine *en, pick *picks, size_t n, json_t **scripts, sh
         t->err_path = log_path(r, t, "err", t->def.error_file);
         if (!json_object_get(runs, r->id))
             json_object_set_new(runs, r->id, run_prepare_context(r));
-        json_array_append_new(jobs, job_json(r, t));
+        jobs[k] = (host_job){r->id, &t->def, t->tag, t->attempt, t->out_path, t->err_path};
     }
-    json_t *batch = json_pack("{s:o,s:o,s:b}", "runs", runs, "jobs", jobs, "with_env", 0);
-    json_t *results = NULL;
     sh_err he = SH_ERR_INIT;
     int64_t t0 = time_monotonic_ms();
-    int hrc = host_prepare_jobs(en->host, batch, &results, &he);
+    int hrc = host_prepare_job_list(en->host, runs, jobs, n, res, &he);
     log_debug("host_prepare_jobs: %zu jobs in %lld ms", n, (long long)(time_monotonic_ms() - t0));
-    json_decref(batch);
-    *scripts = json_array();
+    json_decref(runs);
+    free(jobs);
     for (size_t k = 0; k < n; k++) {
         erun *r = picks[k].r;
         size_t i = picks[k].i;
         etask *t = &r->t[i];
-        json_t *res = hrc == 0 ? json_array_get(results, k) : NULL;
-        const char *script = eng_jstr(res, "script");
-        json_t *warns = json_object_get(res, "warnings");
-        size_t w;
-        json_t *wv;
-        json_array_foreach(warns, w, wv)
-        {
-            if (store_add_event(en->st, time_now_us(), r->id, t->def.id, NULL, "warning",
-                                json_string_value(wv), e) < 0)
-                goto fail;
-        }
-        if (!script) {
-            const char *why = hrc < 0 ? he.msg : eng_jstr(res, "error");
+        for (size_t w = 0; w < res[k].nwarnings; w++)
+            store_queue_event(en->st, time_now_us(), r->id, t->def.id, NULL, "warning",
+                              res[k].warnings[w]);
+        if (!res[k].script) {
+            const char *why = hrc < 0 ? he.msg : res[k].error;
             char *err = xasprintf("preparing the job script failed: %s", why ? why : "no script");
             int rc = eng_finish_task(en, r, i, TS_FAILED, err, NULL, e);
             free(err);
-            json_array_append_new(*scripts, json_null());
             if (rc < 0)
-                goto fail;
+                return -1;
             continue;
         }
-        json_array_append_new(*scripts, json_string(script));
         t->submitted_at = 0;
         t->started_at = 0;
         t->finished_at = 0;
@@ -181,13 +163,9 @@ static int prepare_picks(engine *en, pick *picks, size_t n, json_t **scripts, sh
         eng_set_str(&t->job_id, NULL);
         eng_set_str(&t->sched_state, NULL);
         if (eng_transition(en, r, i, TS_SUBMITTING, t->tag, e) < 0)
-            goto fail;
+            return -1;
     }
-    json_decref(results);
     return 0;
-fail:
-    json_decref(results);
-    return -1;
 }
 
 static int64_t parse_limit(const char *limit)
@@ -198,14 +176,14 @@ static int64_t parse_limit(const char *limit)
     return secs;
 }
 
-static int submit_picks(engine *en, ebackend *eb, pick *picks, size_t n, json_t *scripts,
-                        sh_err *e)
+static int submit_picks(engine *en, ebackend *eb, pick *picks, size_t n,
+                        const host_job_result *res, sh_err *e)
 {
     job_spec *specs = xcalloc(n ? n : 1, sizeof *specs);
     size_t *which = xmalloc((n ? n : 1) * sizeof *which);
     size_t m = 0;
     for (size_t k = 0; k < n; k++) {
-        const char *script = json_string_value(json_array_get(scripts, k));
+        const char *script = res[k].script;
         if (!script)
             continue;
         erun *r = picks[k].r;
@@ -275,27 +253,25 @@ static int submit_picks(engine *en, ebackend *eb, pick *picks, size_t n, json_t 
 /* Prepares and submits picks[0..n) of one backend in two transactions. */
 static int submit_chunk(engine *en, ebackend *eb, pick *picks, size_t n, sh_err *e)
 {
-    json_t *scripts = NULL;
+    host_job_result *res = xcalloc(n ? n : 1, sizeof *res);
     int64_t t0 = time_monotonic_ms();
     /* Phase 1: mark submitting and commit before the backend sees the job,
      * so a crash between the two is reconciled by tag. */
-    if (prepare_picks(en, picks, n, &scripts, e) < 0) {
-        json_decref(scripts);
-        return -1;
-    }
+    int rc = prepare_picks(en, picks, n, res, e);
     int64_t t1 = time_monotonic_ms();
-    if (eng_flush_all(en, e) < 0 || store_commit(en->st, e) < 0) {
-        json_decref(scripts);
-        return -1;
-    }
+    if (rc == 0 && (eng_flush_all(en, e) < 0 || store_commit(en->st, e) < 0))
+        rc = -1;
     int64_t t2 = time_monotonic_ms();
-    int rc = store_begin(en->st, e);
     if (rc == 0)
-        rc = submit_picks(en, eb, picks, n, scripts, e);
+        rc = store_begin(en->st, e);
+    if (rc == 0)
+        rc = submit_picks(en, eb, picks, n, res, e);
     log_debug("backend %s: %zu jobs: prepare %lld ms, mark submitting %lld ms, submit %lld ms",
               eb->name, n, (long long)(t1 - t0), (long long)(t2 - t1),
               (long long)(time_monotonic_ms() - t2));
-    json_decref(scripts);
+    for (size_t k = 0; k < n; k++)
+        host_job_result_free(&res[k]);
+    free(res);
     return rc;
 }
 

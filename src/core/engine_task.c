@@ -2,6 +2,7 @@
  * records and persistence. */
 #include "core/engine_internal.h"
 
+#include "util/sbuf.h"
 #include "util/timeutil.h"
 
 /* --- persistence of one task ----------------------------------------------- */
@@ -15,10 +16,12 @@ static const char SQL_INSERT_ATTEMPT[] =
     " submitted_at, started_at, finished_at, exit_code, error, out_path, err_path)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
+/* SQLITE_STATIC: the strings are the task's own and outlive the step that
+ * uses them (the statement is reset and rebound before the next use). */
 void eng_bind_opt_text(sqlite3_stmt *s, int i, const char *v)
 {
     if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, i);
 }
@@ -37,7 +40,7 @@ int eng_flush_task(engine *en, erun *r, size_t i, sh_err *e)
     sqlite3_stmt *s = store_stmt(en->st, SQL_UPDATE_TASK, e);
     if (!s)
         return -1;
-    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
     sqlite3_bind_text(s, 3, task_state_name(t->state), -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 4, t->attempt);
@@ -121,7 +124,14 @@ int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *det
         }
     }
     t->state = to;
-    t->dirty = true;
+    if (!t->dirty) {
+        if (r->ndirty == r->capdirty) {
+            r->capdirty = r->capdirty ? r->capdirty * 2 : 64;
+            r->dirty = xrealloc(r->dirty, r->capdirty * sizeof *r->dirty);
+        }
+        r->dirty[r->ndirty++] = (uint32_t)i;
+        t->dirty = true;
+    }
     r->touched = true;
     if (to == TS_COMPLETED || from == TS_COMPLETED) {
         for (uint32_t k = r->roff[i]; k < r->roff[i + 1]; k++) {
@@ -132,8 +142,12 @@ int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *det
                 dep->unmet++;
         }
     }
-    return store_add_event(en->st, time_now_us(), r->id, t->def.id, task_state_name(from),
-                           task_state_name(to), detail, e);
+    (void)e;
+    /* Queued: written with the tick's other events in multi-row INSERTs
+     * before the transaction commits (store_commit). */
+    store_queue_event(en->st, time_now_us(), r->id, t->def.id, task_state_name(from),
+                      task_state_name(to), detail);
+    return 0;
 }
 
 /* Ends the current attempt in a terminal (or retry) state. */

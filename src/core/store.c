@@ -17,6 +17,14 @@
 
 #define STMT_CACHE 48
 
+/* A queued event: offsets into store.evq_text (NO_TEXT for NULL), so the
+ * strings of thousands of events live in one buffer. */
+#define NO_TEXT SIZE_MAX
+typedef struct queued_event {
+    int64_t ts;
+    size_t run_id, task_id, from, to, detail;
+} queued_event;
+
 struct store {
     sqlite3 *db;
     char *path;
@@ -25,6 +33,10 @@ struct store {
         const char *sql;   /* string literal identity */
         sqlite3_stmt *stmt;
     } cache[STMT_CACHE];
+    queued_event *evq;     /* store_queue_event, written by store_flush_events */
+    size_t nevq, capevq;
+    char *evq_text;
+    size_t evq_len, evq_cap;
 };
 
 /* Schema history.  Each entry upgrades user_version i to i+1; never edit a
@@ -199,6 +211,8 @@ void store_close(store *st)
             sqlite3_finalize(st->cache[i].stmt);
     if (st->db)
         sqlite3_close(st->db);
+    free(st->evq);
+    free(st->evq_text);
     free(st->path);
     free(st);
 }
@@ -238,8 +252,20 @@ void store_release(store *st)
 }
 
 int store_begin(store *st, sh_err *e) { return store_exec(st, "BEGIN IMMEDIATE", e); }
-int store_commit(store *st, sh_err *e) { return store_exec(st, "COMMIT", e); }
-void store_rollback(store *st) { sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL); }
+
+int store_commit(store *st, sh_err *e)
+{
+    if (store_flush_events(st, e) < 0)
+        return -1;
+    return store_exec(st, "COMMIT", e);
+}
+
+void store_rollback(store *st)
+{
+    st->nevq = 0;
+    st->evq_len = 0;
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
 
 void store_new_run_id(char out[9])
 {
@@ -391,9 +417,90 @@ static const char SQL_ADD_EVENT[] =
     "INSERT INTO events (ts, run_id, task_id, from_state, to_state, detail)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
+/* Rows per multi-row INSERT of queued events (SQL_ADD_EVENTS). */
+#define EVENT_BATCH 64
+
+static size_t queue_text(store *st, const char *v)
+{
+    if (!v)
+        return NO_TEXT;
+    size_t len = strlen(v) + 1;
+    if (st->evq_len + len > st->evq_cap) {
+        st->evq_cap = (st->evq_len + len) * 2;
+        st->evq_text = xrealloc(st->evq_text, st->evq_cap);
+    }
+    size_t off = st->evq_len;
+    memcpy(st->evq_text + off, v, len);
+    st->evq_len += len;
+    return off;
+}
+
+void store_queue_event(store *st, int64_t ts, const char *run_id, const char *task_id,
+                       const char *from, const char *to, const char *detail)
+{
+    if (st->nevq == st->capevq) {
+        st->capevq = st->capevq ? st->capevq * 2 : 256;
+        st->evq = xrealloc(st->evq, st->capevq * sizeof *st->evq);
+    }
+    queued_event *q = &st->evq[st->nevq++];
+    q->ts = ts;
+    q->run_id = queue_text(st, run_id);
+    q->task_id = queue_text(st, task_id);
+    q->from = queue_text(st, from);
+    q->to = queue_text(st, to);
+    q->detail = queue_text(st, detail);
+}
+
+static void bind_queued(store *st, sqlite3_stmt *s, int i, size_t off)
+{
+    if (off == NO_TEXT)
+        sqlite3_bind_null(s, i);
+    else
+        sqlite3_bind_text(s, i, st->evq_text + off, -1, SQLITE_STATIC);
+}
+
+#define EVENT_ROW "(?,?,?,?,?,?)"
+#define EVENT_ROWS_4 EVENT_ROW "," EVENT_ROW "," EVENT_ROW "," EVENT_ROW
+#define EVENT_ROWS_16 EVENT_ROWS_4 "," EVENT_ROWS_4 "," EVENT_ROWS_4 "," EVENT_ROWS_4
+static const char SQL_ADD_EVENTS[] =
+    "INSERT INTO events (ts, run_id, task_id, from_state, to_state, detail) VALUES "
+    EVENT_ROWS_16 "," EVENT_ROWS_16 "," EVENT_ROWS_16 "," EVENT_ROWS_16;
+
+int store_flush_events(store *st, sh_err *e)
+{
+    size_t done = 0;
+    while (done < st->nevq) {
+        size_t rows = st->nevq - done >= EVENT_BATCH ? EVENT_BATCH : 1;
+        sqlite3_stmt *s = store_stmt(st, rows == 1 ? SQL_ADD_EVENT : SQL_ADD_EVENTS, e);
+        if (!s)
+            return -1;
+        for (size_t r = 0; r < rows; r++) {
+            const queued_event *q = &st->evq[done + r];
+            int c = (int)r * 6;
+            sqlite3_bind_int64(s, c + 1, q->ts);
+            bind_queued(st, s, c + 2, q->run_id);
+            bind_queued(st, s, c + 3, q->task_id);
+            bind_queued(st, s, c + 4, q->from);
+            bind_queued(st, s, c + 5, q->to);
+            bind_queued(st, s, c + 6, q->detail);
+        }
+        int rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+            return db_error(st, e, "appending events");
+        done += rows;
+    }
+    st->nevq = 0;
+    st->evq_len = 0;
+    return 0;
+}
+
 int store_add_event(store *st, int64_t ts, const char *run_id, const char *task_id,
                     const char *from, const char *to, const char *detail, sh_err *e)
 {
+    /* Queued events come first: the log keeps the order things happened. */
+    if (st->nevq && store_flush_events(st, e) < 0)
+        return -1;
     sqlite3_stmt *s = store_stmt(st, SQL_ADD_EVENT, e);
     if (!s)
         return -1;

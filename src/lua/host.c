@@ -379,12 +379,6 @@ static void host_error_from_lua(struct host *h, int rc, int default_status, sh_e
 }
 
 /* One call into a Lua module: require(mod)[fn](ref?, args...). */
-struct invoke {
-    const char *mod;
-    const char *fn;
-    int ref;        /* registry ref pushed as the first argument, or LUA_NOREF */
-    json_t *args;   /* array of further arguments, or NULL */
-};
 
 static int host_invoke_trampoline(lua_State *L)
 {
@@ -404,14 +398,18 @@ static int host_invoke_trampoline(lua_State *L)
         luajson_push(L, json_array_get(inv->args, i));
         nargs++;
     }
+    if (inv->push_args)
+        nargs += inv->push_args(L, inv->ud);
     lua_call(L, nargs, 1);                                   // inv module result
+    if (inv->take_result)
+        inv->take_result(L, inv->ud);
     return 1;
 }
 
 /* Calls inv; on success leaves its one result on the stack and returns 0.
  * `sandboxed` applies the instruction and memory limits. */
-static int host_invoke(struct host *h, struct invoke *inv, bool sandboxed, int default_status,
-                       sh_err *e)
+int host_invoke(struct host *h, struct invoke *inv, bool sandboxed, int default_status,
+                sh_err *e)
 {
     lua_State *L = h->L;
     lua_pushcfunction(L, host_msgh);                         // msgh
@@ -520,7 +518,7 @@ int host_load_config(host *h, const char *explicit_path, json_t **config, sh_err
     free(user);
     free(project);
 
-    struct invoke inv = {"scripthut.config", "load", LUA_NOREF, args};
+    struct invoke inv = {.mod = "scripthut.config", .fn = "load", .ref = LUA_NOREF, .args = args};
     int rc = host_invoke(h, &inv, true, SH_EINVAL, e);
     json_decref(args);
     if (rc)
@@ -544,7 +542,8 @@ int host_workflow_document(host *h, const char *name, json_t **doc, sh_err *e)
     if (h->loaded_ref == LUA_NOREF)
         return sh_err_set(e, SH_EINTERNAL, "workflow \"%s\": no configuration loaded", name);
     json_t *args = json_pack("[s]", name);
-    struct invoke inv = {"scripthut.config", "workflow_document", h->loaded_ref, args};
+    struct invoke inv = {.mod = "scripthut.config", .fn = "workflow_document",
+                         .ref = h->loaded_ref, .args = args};
     int rc = host_invoke(h, &inv, true, SH_EINVAL, e);
     json_decref(args);
     if (rc)
@@ -561,7 +560,7 @@ int host_prepare_jobs(host *h, json_t *batch, json_t **results, sh_err *e)
 {
     *results = NULL;
     json_t *args = json_pack("[O]", batch);
-    struct invoke inv = {"scripthut.jobs", "prepare", LUA_NOREF, args};
+    struct invoke inv = {.mod = "scripthut.jobs", .fn = "prepare", .ref = LUA_NOREF, .args = args};
     int rc = host_invoke(h, &inv, false, SH_EINTERNAL, e);
     json_decref(args);
     if (rc)
@@ -575,7 +574,7 @@ int host_prepare_jobs(host *h, json_t *batch, json_t **results, sh_err *e)
 int host_stack_script(host *h, const char *fn, json_t *args, char **script, sh_err *e)
 {
     *script = NULL;
-    struct invoke inv = {"scripthut.stack", fn, LUA_NOREF, args};
+    struct invoke inv = {.mod = "scripthut.stack", .fn = fn, .ref = LUA_NOREF, .args = args};
     if (host_invoke(h, &inv, false, SH_EINTERNAL, e))
         return -1;
     const char *text = lua_tostring(h->L, -1);

@@ -39,6 +39,36 @@ int host_workflow_document(host *h, const char *name, json_t **doc, sh_err *e);
  * into Lua (module scripthut.jobs).  See docs/config-json.md, "prepare". */
 int host_prepare_jobs(host *h, json_t *batch, json_t **results, sh_err *e);
 
+/* One job of host_prepare_job_list (pointers borrowed from the caller). */
+struct task_def;
+typedef struct host_job {
+    const char *run_id;
+    const struct task_def *task;
+    const char *tag;
+    int attempt;
+    const char *out_path, *err_path;
+} host_job;
+
+/* What scripthut.jobs.prepare said about one job: its script, or why there
+ * is none; the warnings of env resolution either way.  Owned strings. */
+typedef struct host_job_result {
+    char *script;
+    char *error;
+    char **warnings;
+    size_t nwarnings;
+} host_job_result;
+
+/* The engine's form of host_prepare_jobs (with_env = false): the same Lua
+ * call, but the jobs are pushed straight from the task definitions (the
+ * tables task_def_to_json would give) and the results read straight back,
+ * with no jansson tree in between: at 100k jobs those trees cost more than
+ * the templates.  `runs` maps run id -> run context as for host_prepare_jobs.
+ * Fills out[0..n) (free each with host_job_result_free) or returns -1 when
+ * the call itself failed. */
+int host_prepare_job_list(host *h, json_t *runs, const host_job *jobs, size_t n,
+                          host_job_result *out, sh_err *e);
+void host_job_result_free(host_job_result *r);
+
 /* Renders a stack script: scripthut.stack[fn](args...) (lua/scripthut/stack.lua,
  * overridable), which returns the text.  args is a JSON array. */
 int host_stack_script(host *h, const char *fn, json_t *args, char **script, sh_err *e);

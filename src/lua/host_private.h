@@ -68,6 +68,27 @@ json_t *luajson_to(lua_State *L, int idx, const char *root, sh_err *e);
 /* Creates the marker metatables in the registry (idempotent). */
 void luajson_init(lua_State *L);
 
+/* One call into a Lua module: require(mod)[fn](ref?, args..., pushed...). */
+struct invoke {
+    const char *mod;
+    const char *fn;
+    int ref;        /* registry ref pushed as the first argument, or LUA_NOREF */
+    json_t *args;   /* array of further arguments, or NULL */
+    /* Optional: pushes more arguments straight from C structs and returns
+     * how many (host_jobs.c); runs in protected mode. */
+    int (*push_args)(lua_State *L, void *ud);
+    /* Optional: reads the result (at the top of the stack) into C while
+     * still in protected mode; may raise. */
+    void (*take_result)(lua_State *L, void *ud);
+    void *ud;
+};
+
+/* Calls inv in protected mode with a traceback handler; on success leaves its
+ * one result on the stack and returns 0.  `sandboxed` applies the
+ * instruction and memory limits (host.c). */
+int host_invoke(struct host *h, struct invoke *inv, bool sandboxed, int default_status,
+                sh_err *e);
+
 /* Message handler for lua_pcall: error objects pass through, anything else
  * gets a traceback (host.c). */
 int host_msgh(lua_State *L);

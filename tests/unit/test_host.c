@@ -22,6 +22,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "core/model.h"
 #include "lua/host.h"
 #include "lua/host_private.h"
 #include "util/fsutil.h"
@@ -603,6 +604,130 @@ static void user_override_module_wins_over_the_builtin(void **state)
     json_decref(batch);
 }
 
+/* A template that prints everything it was given, tables with sorted keys,
+ * number subtypes, nulls and which marker metatable each table carries. */
+static const char DUMP_TEMPLATE[] =
+    "local mts, nmt = {}, 0\n"
+    "local function dump(v, out)\n"
+    "  if type(v) ~= 'table' then\n"
+    "    if type(v) == 'number' then out[#out+1] = math.type(v) .. ':' .. tostring(v)\n"
+    "    elseif type(v) == 'userdata' then out[#out+1] = 'null:' .. tostring(v == nil)\n"
+    "    else out[#out+1] = type(v) .. ':' .. tostring(v) end\n"
+    "    return\n"
+    "  end\n"
+    "  local mt = getmetatable(v)\n"
+    "  if mt and not mts[mt] then nmt = nmt + 1; mts[mt] = nmt end\n"
+    "  out[#out+1] = '{mt' .. tostring(mt and mts[mt] or 0) .. ' #' .. #v\n"
+    "  local keys = {}\n"
+    "  for k in pairs(v) do keys[#keys+1] = k end\n"
+    "  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)\n"
+    "  for _, k in ipairs(keys) do out[#out+1] = ' ' .. tostring(k) .. '='; dump(v[k], out) end\n"
+    "  out[#out+1] = '}'\n"
+    "end\n"
+    "return { render = function(job)\n"
+    "  mts, nmt = {}, 0\n"
+    "  local out = {}\n"
+    "  dump(job, out)\n"
+    "  return table.concat(out)\n"
+    "end }\n";
+
+static const char RUNS_JSON[] =
+    "{\"r1\": {\"backend\": {\"name\": \"local\", \"type\": \"local\"},"
+    " \"seed\": [[\"SCRIPTHUT_RUN_ID\", \"r1\"]], \"env\": {}, \"env_groups\": {},"
+    " \"stacks\": {}}}";
+
+static const char *const TASKS_JSON[] = {
+    "{\"id\": \"full\", \"name\": \"Full one\", \"command\": \"echo hi\","
+    " \"working_dir\": \"/tmp\", \"partition\": \"p\", \"cpus\": 3, \"memory\": \"2G\","
+    " \"time_limit\": \"0:10:00\", \"deps\": [\"a\", \"b\"], \"output_file\": \"o.txt\","
+    " \"error_file\": \"e.txt\", \"gres\": \"gpu:1\", \"image\": \"img\", \"retries\": 2,"
+    " \"retry_delay\": 1.5, \"generates_source\": \"more.json\","
+    " \"env\": [{\"set\": {\"Z\": \"1\", \"A\": \"2\"}}, {\"append\": {\"P\": \"/x\"}}]}",
+    "{\"id\": \"bare\", \"command\": \"true\"}",
+};
+
+/* The engine's direct path (host_prepare_job_list) hands templates exactly
+ * the tables of the JSON path (task_def_to_json through host_prepare_jobs). */
+static void prepare_job_list_gives_templates_the_same_tables_as_the_json_path(void **state)
+{
+    fixture *f = *state;
+    free(write_file(f, ".config/scripthut/lua/scripthut/templates/local.lua", DUMP_TEMPLATE));
+    new_host(f);
+    size_t n = sizeof TASKS_JSON / sizeof *TASKS_JSON;
+    task_def defs[2];
+    host_job jobs[2];
+    json_t *jarr = json_array();
+    sh_err e = SH_ERR_INIT;
+    for (size_t i = 0; i < n; i++) {
+        json_t *obj = parse_json(TASKS_JSON[i]);
+        if (task_def_from_json(obj, "test", &defs[i], &e) < 0)
+            fail_msg("task %zu: %s", i, e.msg);
+        json_decref(obj);
+        jobs[i] = (host_job){"r1", &defs[i], i ? "sh-r1-bare-1" : "sh-r1-full-2", (int)i + 1,
+                             "/l/out", "/l/err"};
+        json_array_append_new(jarr, json_pack("{s:s,s:o,s:s,s:i,s:s,s:s}", "run_id", "r1",
+                                              "task", task_def_to_json(&defs[i]), "tag",
+                                              jobs[i].tag, "attempt", jobs[i].attempt,
+                                              "out_path", "/l/out", "err_path", "/l/err"));
+    }
+    json_t *runs = parse_json(RUNS_JSON);
+    json_t *batch = json_pack("{s:O,s:o,s:b}", "runs", runs, "jobs", jarr, "with_env", 0);
+    json_t *results = NULL;
+    if (host_prepare_jobs(f->h, batch, &results, &e) != 0)
+        fail_msg("prepare: %s", e.msg);
+    host_job_result res[2];
+    if (host_prepare_job_list(f->h, runs, jobs, n, res, &e) != 0)
+        fail_msg("prepare_job_list: %s", e.msg);
+    for (size_t i = 0; i < n; i++) {
+        const char *want = json_string_value(json_object_get(json_array_get(results, i), "script"));
+        assert_non_null(want);
+        assert_non_null(res[i].script);
+        assert_string_equal(res[i].script, want);
+        host_job_result_free(&res[i]);
+        task_def_free(&defs[i]);
+    }
+    assert_contains(json_string_value(json_object_get(json_array_get(results, 0), "script")),
+                    " retry_delay=float:1.5");
+    json_decref(results);
+    json_decref(batch);
+    json_decref(runs);
+}
+
+/* Errors and env warnings come back per job from the direct path too. */
+static void prepare_job_list_returns_errors_and_warnings_per_job(void **state)
+{
+    fixture *f = *state;
+    new_host(f);
+    task_def defs[2];
+    sh_err e = SH_ERR_INIT;
+    const char *texts[] = {
+        "{\"id\": \"t\", \"command\": \"echo hi\", \"env\": [{\"set\": {\"X\": \"${NOPE}\"}}]}",
+        "{\"id\": \"u\", \"command\": \"true\", \"env\": [{\"stacks\": [\"nope\"]}]}"};
+    host_job jobs[2];
+    for (size_t i = 0; i < 2; i++) {
+        json_t *obj = parse_json(texts[i]);
+        if (task_def_from_json(obj, "test", &defs[i], &e) < 0)
+            fail_msg("task %zu: %s", i, e.msg);
+        json_decref(obj);
+        jobs[i] = (host_job){"r1", &defs[i], "tag", 1, "/l/out", "/l/err"};
+    }
+    json_t *runs = parse_json(RUNS_JSON);
+    host_job_result res[2];
+    if (host_prepare_job_list(f->h, runs, jobs, 2, res, &e) != 0)
+        fail_msg("prepare_job_list: %s", e.msg);
+    assert_non_null(res[0].script);
+    assert_contains(res[0].script, "\necho hi\n");
+    assert_int_equal(res[0].nwarnings, 1);
+    assert_contains(res[0].warnings[0], "${NOPE} undefined");
+    assert_null(res[1].script);
+    assert_contains(res[1].error, "stack 'nope' referenced from task but not defined");
+    for (size_t i = 0; i < 2; i++) {
+        host_job_result_free(&res[i]);
+        task_def_free(&defs[i]);
+    }
+    json_decref(runs);
+}
+
 /* ---- scripts ------------------------------------------------------------- */
 
 static void script_gets_arg_and_errors_return_1(void **state)
@@ -661,6 +786,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(user_override_module_wins_over_the_builtin, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            prepare_job_list_gives_templates_the_same_tables_as_the_json_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(prepare_job_list_returns_errors_and_warnings_per_job,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(script_gets_arg_and_errors_return_1, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
