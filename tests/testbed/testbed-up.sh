@@ -113,10 +113,13 @@ MEM_MB=$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)
 [ "$MEM_MB" -gt 8192 ] && MEM_MB=8192
 MEM_MB=$((MEM_MB * 9 / 10))
 if [ "$ACCOUNTING" = 1 ]; then
+    # PrologFlags=Contain: every job gets an .extern step, as on clusters
+    # that use pam_slurm_adopt, so sacct shows the step rows seen there.
     ACCT="AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT
-AccountingStoragePass=$MUNGE_SOCK"
+AccountingStoragePass=$MUNGE_SOCK
+PrologFlags=Contain"
 else
     ACCT="AccountingStorageType=accounting_storage/none"
 fi

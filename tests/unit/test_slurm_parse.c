@@ -215,6 +215,87 @@ static void sacct_cases_from_the_testbed_table(void **state)
     free(v);
 }
 
+/* Captured on the testbed with slurmdbd (TESTBED_ACCOUNTING=1), as the test
+ * user: `TZ=UTC sacct --noheader --parsable2 --format=JobIDRaw,State,ExitCode,
+ * Start,End --jobs=528,...,533,99999` (99999 unknown: no row, exit 0).
+ * 530 is `kill -9 $$` (job FAILED, .batch CANCELLED by the signal); 531 and
+ * 532 were cancelled while pending (no step rows, Start = End = the cancel);
+ * 533 is `srun false; exit 0` (a failed .0 step under a script that
+ * succeeded); the job line has no .extern here (no PrologFlags=Contain). */
+static void sacct_real_slurmdbd_output_signal_pending_cancel_and_failed_step(void **state)
+{
+    (void)state;
+    const char *text = "528|COMPLETED|0:0|2026-11-26T01:47:39|2026-11-26T01:47:39\n"
+                       "528.batch|COMPLETED|0:0|2026-11-26T01:47:39|2026-11-26T01:47:39\n"
+                       "529|FAILED|3:0|2026-11-26T01:47:39|2026-11-26T01:47:39\n"
+                       "529.batch|FAILED|3:0|2026-11-26T01:47:39|2026-11-26T01:47:39\n"
+                       "530|FAILED|0:9|2026-11-26T01:47:42|2026-11-26T01:47:42\n"
+                       "530.batch|CANCELLED|0:9|2026-11-26T01:47:42|2026-11-26T01:47:42\n"
+                       "531|CANCELLED by 1001|0:0|2026-11-26T01:47:42|2026-11-26T01:47:42\n"
+                       "532|CANCELLED by 1001|0:0|2026-11-26T01:47:42|2026-11-26T01:47:42\n"
+                       "533|COMPLETED|0:0|2026-11-26T01:47:42|2026-11-26T01:47:42\n"
+                       "533.batch|COMPLETED|0:0|2026-11-26T01:47:42|2026-11-26T01:47:42\n"
+                       "533.0|FAILED|1:0|2026-11-26T01:47:42|2026-11-26T01:47:42\n";
+    slurm_final *v;
+    size_t n = slurm_parse_sacct(text, &v);
+    assert_int_equal(n, 6);
+    job_status s;
+    slurm_final_to_status(find(v, n, "528"), &s);
+    assert_true(s.success);
+    slurm_final_to_status(find(v, n, "529"), &s);
+    assert_false(s.success);
+    assert_int_equal(s.exit_code, 3);
+    /* The .batch step's CANCELLED (the signal) does not turn it into a cancel. */
+    slurm_final_to_status(find(v, n, "530"), &s);
+    assert_int_equal(s.phase, JOB_FINISHED);
+    assert_false(s.success);
+    assert_false(s.cancelled);
+    assert_int_equal(s.term_signal, 9);
+    assert_string_equal(s.reason, "killed by signal 9");
+    slurm_final_to_status(find(v, n, "531"), &s);
+    assert_true(s.cancelled);
+    slurm_final_to_status(find(v, n, "532"), &s);
+    assert_true(s.cancelled);
+    /* A failed srun step under a script that exited 0: the script's status
+     * is the task's. */
+    slurm_final_to_status(find(v, n, "533"), &s);
+    assert_true(s.success);
+    free(v);
+}
+
+/* The same testbed with PrologFlags=Contain (TESTBED_ACCOUNTING=1): every
+ * job has an .extern step, COMPLETED 0:0 and ending after the others, even
+ * for a failed or cancelled job.  It must not hide how the script ended. */
+static void sacct_real_extern_steps_change_nothing(void **state)
+{
+    (void)state;
+    const char *text = "578|COMPLETED|0:0|2026-11-26T02:11:46|2026-11-26T02:11:46\n"
+                       "578.batch|COMPLETED|0:0|2026-11-26T02:11:46|2026-11-26T02:11:46\n"
+                       "578.extern|COMPLETED|0:0|2026-11-26T02:11:46|2026-11-26T02:11:47\n"
+                       "579|FAILED|3:0|2026-11-26T02:11:46|2026-11-26T02:11:46\n"
+                       "579.batch|FAILED|3:0|2026-11-26T02:11:46|2026-11-26T02:11:46\n"
+                       "579.extern|COMPLETED|0:0|2026-11-26T02:11:46|2026-11-26T02:11:47\n"
+                       "580|CANCELLED by 1001|0:0|2026-11-26T02:11:47|2026-11-26T02:11:50\n"
+                       "580.batch|CANCELLED|0:15|2026-11-26T02:11:47|2026-11-26T02:11:50\n"
+                       "580.extern|COMPLETED|0:0|2026-11-26T02:11:47|2026-11-26T02:11:50\n";
+    slurm_final *v;
+    size_t n = slurm_parse_sacct(text, &v);
+    assert_int_equal(n, 3);
+    job_status s;
+    slurm_final_to_status(find(v, n, "578"), &s);
+    assert_true(s.success);
+    /* The job line's end, not the .extern step's one second later. */
+    assert_int_equal(s.finished_us, find(v, n, "578")->end_us);
+    assert_int_equal(find(v, n, "578")->end_us, slurm_parse_time("2026-11-26T02:11:46"));
+    slurm_final_to_status(find(v, n, "579"), &s);
+    assert_false(s.success);
+    assert_int_equal(s.exit_code, 3);
+    assert_string_equal(s.reason, "exit code 3");
+    slurm_final_to_status(find(v, n, "580"), &s);
+    assert_true(s.cancelled);
+    free(v);
+}
+
 static void sacct_garbage_and_empty_output_give_no_records(void **state)
 {
     (void)state;
@@ -394,6 +475,8 @@ int main(void)
         cmocka_unit_test(garbage_squeue_lines_are_not_rows),
         cmocka_unit_test(sacct_batch_step_out_of_memory_wins_in_either_order),
         cmocka_unit_test(sacct_cases_from_the_testbed_table),
+        cmocka_unit_test(sacct_real_slurmdbd_output_signal_pending_cancel_and_failed_step),
+        cmocka_unit_test(sacct_real_extern_steps_change_nothing),
         cmocka_unit_test(sacct_garbage_and_empty_output_give_no_records),
         cmocka_unit_test(exit_codes_parse_strictly),
         cmocka_unit_test(scontrol_records_captured_from_the_testbed_parse),
