@@ -116,6 +116,9 @@ int svc_engine_ensure(svc *s, sh_err *e);
 /* For --watch: tries to become the engine (true if this process now holds
  * the lock). */
 bool svc_engine_acquire(svc *s);
+/* Caps the page cache of this service's store connection at kb KiB (the
+ * HTTP workers keep small ones: see src/http/server.c). */
+int svc_set_cache_kb(svc *s, int kb, sh_err *e);
 /* Waits up to max_wait_ms for something to happen; if this process holds the
  * engine lock it runs engine ticks meanwhile.  Returns 0 or -1 (e set). */
 int svc_engine_step(svc *s, int max_wait_ms, sh_err *e);

@@ -35,6 +35,12 @@
 
 /* --- per-thread services ------------------------------------------------------ */
 
+/* Each worker has its own store connection.  SQLite's default page cache
+ * (2 MB per connection) only grows, so 16 workers could come to hold 32 MB
+ * of pages as the database grows, for requests that each read a few (a page
+ * of runs, one run, new events); what they drop stays in the OS page cache. */
+#define HTTP_WORKER_CACHE_KB 256
+
 typedef struct http_thread {
     svc *s;
 } http_thread;
@@ -64,12 +70,17 @@ svc *http_thread_service(http_req *r, sh_err *e)
         sh_err_set(e, SH_EINTERNAL, "no service for this thread");
         return NULL;
     }
-    if (!t->s && svc_open(r->srv->config_path, &t->s, e) != 0) {
+    if (t->s)
+        return t->s;
+    if (svc_open(r->srv->config_path, &t->s, e) != 0) {
         t->s = NULL;
         sh_err_prefix(e, "Config not loaded");
         e->status = SH_EUNAVAIL;
         return NULL;
     }
+    sh_err ce = SH_ERR_INIT;
+    if (svc_set_cache_kb(t->s, HTTP_WORKER_CACHE_KB, &ce) < 0)
+        log_warn("http: %s", ce.msg);
     return t->s;
 }
 
