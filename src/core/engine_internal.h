@@ -23,6 +23,8 @@
 #define LOCAL_POLL_MS 1000
 /* The engine connection's SQLite page cache (engine.c, engine_new). */
 #define ENGINE_CACHE_KB (64 * 1024)
+/* What the cache is cut back to after each tick (engine.c, trim). */
+#define ENGINE_IDLE_CACHE_KB 4096
 
 typedef struct etask {
     task_def def;

@@ -652,44 +652,7 @@ bool svc_engine_acquire(svc *s)
 
 int svc_set_cache_kb(svc *s, int kb, sh_err *e)
 {
-    char pragma[64];
-    snprintf(pragma, sizeof pragma, "PRAGMA cache_size = -%d", kb);
-    return store_exec(s->st, pragma, e);
-}
-
-/* The engine's connection may cache up to ENGINE_CACHE_KB of pages so that
- * a tick's transaction over a big run never spills to the WAL mid-way
- * (engine.c).  Between ticks nothing needs that many, yet a page cache only
- * grows: a long-lived server would end up holding a copy of its database up
- * to that cap (the soak saw RSS follow the database file, +13 MB over
- * 10,000 tasks).  So after each step the cache is cut back to its
- * ENGINE_IDLE_CACHE_KB most recently used pages (lowering cache_size frees
- * the least recently used ones) and the limit restored for the next tick.
- * The pages dropped are still in the OS page cache.  The detached engine
- * does the same after each tick.  Returns rc. */
-#define ENGINE_IDLE_CACHE_KB 4096
-static int svc_engine_trim_cache(svc *s, int rc)
-{
-    sqlite3 *db = store_db(s->st);
-    int used = 0, highwater = 0;
-    if (sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_USED, &used, &highwater, 0) != SQLITE_OK ||
-        used <= ENGINE_IDLE_CACHE_KB * 1024)
-        return rc;
-    sqlite3_stmt *q = NULL;
-    long long limit = 0;
-    if (sqlite3_prepare_v2(db, "PRAGMA cache_size", -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
-        limit = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    if (limit == 0)
-        return rc;
-    char pragmas[96];
-    snprintf(pragmas, sizeof pragmas, "PRAGMA cache_size = -%d; PRAGMA cache_size = %lld",
-             ENGINE_IDLE_CACHE_KB, limit);
-    sh_err e = SH_ERR_INIT;
-    if (store_exec(s->st, pragmas, &e) < 0)
-        log_warn("engine: cannot trim the page cache: %s", e.msg);
-    return rc;
+    return store_set_cache_kb(s->st, kb, e);
 }
 
 int svc_engine_step(svc *s, int max_wait_ms, sh_err *e)
@@ -705,7 +668,7 @@ int svc_engine_step(svc *s, int max_wait_ms, sh_err *e)
         int interrupted = engine_wait(s->en, max_wait_ms);
         if (!interrupted && engine_tick(s->en, e) < 0)
             return svc_done(s, -1);
-        return svc_engine_trim_cache(s, svc_done(s, 0));
+        return svc_done(s, 0);
     }
     if (poll(NULL, 0, max_wait_ms) < 0 && errno == EINTR)
         return svc_done(s, 0);
@@ -812,7 +775,6 @@ int svc_daemon_run(svc *s, sh_err *e)
             poll(NULL, 0, 1000); /* store trouble (disk full?): retry, slowly */
         }
         store_release(s->st);
-        svc_engine_trim_cache(s, 0);
         if (engine_active_runs(s->en) == 0) {
             if (idle_since < 0)
                 idle_since = time_monotonic_ms();

@@ -138,6 +138,25 @@ int store_exec(store *st, const char *sql, sh_err *e)
     return 0;
 }
 
+int store_set_cache_kb(store *st, int kb, sh_err *e)
+{
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA cache_size = -%d", kb);
+    return store_exec(st, pragma, e);
+}
+
+void store_trim_cache(store *st, int keep_kb, int limit_kb)
+{
+    int used = 0, highwater = 0;
+    if (sqlite3_db_status(st->db, SQLITE_DBSTATUS_CACHE_USED, &used, &highwater, 0) !=
+            SQLITE_OK ||
+        used <= keep_kb * 1024)
+        return;
+    sh_err e = SH_ERR_INIT;
+    if (store_set_cache_kb(st, keep_kb, &e) < 0 || store_set_cache_kb(st, limit_kb, &e) < 0)
+        log_warn("store: cannot trim the page cache: %s", e.msg);
+}
+
 static int migrate(store *st, sh_err *e)
 {
     sqlite3_stmt *q;

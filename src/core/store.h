@@ -40,6 +40,12 @@ void store_release(store *st);
 
 /* Runs one SQL statement with no result rows. */
 int store_exec(store *st, const char *sql, sh_err *e);
+/* The connection's page cache limit, in KiB. */
+int store_set_cache_kb(store *st, int kb, sh_err *e);
+/* When the page cache holds more than keep_kb, cuts it back to its keep_kb
+ * most recently used pages (lowering the limit frees the rest), then sets
+ * the limit to limit_kb again.  Failures are only logged. */
+void store_trim_cache(store *st, int keep_kb, int limit_kb);
 /* Prepares a cached statement (finalised by store_close). */
 sqlite3_stmt *store_stmt(store *st, const char *sql, sh_err *e);
 

@@ -1,5 +1,5 @@
 /* test_service_engine_cache.c - the engine's SQLite page cache is cut back
- * between steps (svc_engine_step), so a long-lived engine (`scripthut
+ * after each engine tick, so a long-lived engine (`scripthut
  * serve`) does not end up holding a copy of its database in memory.
  * Real config, real store file, the noop backend. */
 #include <limits.h>
@@ -17,7 +17,7 @@
 #include "core/service_internal.h"
 #include "util/fsutil.h"
 
-/* Matches ENGINE_IDLE_CACHE_KB in service.c, plus the pages of the
+/* Matches ENGINE_IDLE_CACHE_KB in engine_internal.h, plus the pages of the
  * statements still prepared (a few); the engine's own limit is 64 MB. */
 #define IDLE_CACHE_LIMIT_BYTES (5 * 1024 * 1024)
 
