@@ -26,9 +26,10 @@ static int backend_init_for_type(backend *b, const char *type, sh_err *e)
         if (strcmp(backend_types[i].type, type) == 0)
             return backend_types[i].init(b, e);
     }
-    return sh_err_set(e, SH_EINVAL,
-                      "backend '%s': unknown backend type '%s' (expected local, slurm, pbs or noop)",
-                      b->name, type);
+    return sh_err_set(
+        e, SH_EINVAL,
+        "backend '%s': unknown backend type '%s' (expected local, slurm, pbs or noop)", b->name,
+        type);
 }
 
 backend *backend_create(const char *name, json_t *config, const char *data_dir, sh_err *e)

@@ -21,16 +21,16 @@
 struct transport;
 
 typedef struct job_spec {
-    const char *tag;           /* sh-<run>-<task>-<attempt>, unique per attempt */
+    const char *tag; /* sh-<run>-<task>-<attempt>, unique per attempt */
     const char *run_id;
     const char *task_id;
-    int attempt;               /* 1-based */
-    const char *script;        /* the complete job script (rendered by Lua) */
-    const char *working_dir;   /* as given by the task ("~" allowed) */
-    const char *out_path;      /* stdout log file (absolute) */
-    const char *err_path;      /* stderr log file (absolute) */
+    int attempt;             /* 1-based */
+    const char *script;      /* the complete job script (rendered by Lua) */
+    const char *working_dir; /* as given by the task ("~" allowed) */
+    const char *out_path;    /* stdout log file (absolute) */
+    const char *err_path;    /* stderr log file (absolute) */
     int cpus;
-    int64_t time_limit_s;      /* 0 = no limit */
+    int64_t time_limit_s; /* 0 = no limit */
 } job_spec;
 
 typedef struct job_ref {
@@ -39,24 +39,24 @@ typedef struct job_ref {
 } job_ref;
 
 typedef enum job_phase {
-    JOB_UNKNOWN = 0,  /* no information this tick: change nothing */
+    JOB_UNKNOWN = 0, /* no information this tick: change nothing */
     JOB_QUEUED,
     JOB_RUNNING,
-    JOB_FINISHED,     /* ended, with evidence: see success/exit_code/reason */
-    JOB_LOST,         /* gone without any evidence of how it ended */
+    JOB_FINISHED, /* ended, with evidence: see success/exit_code/reason */
+    JOB_LOST,     /* gone without any evidence of how it ended */
 } job_phase;
 
 typedef struct job_status {
     job_phase phase;
-    bool success;          /* FINISHED: exit code 0 and no signal/timeout */
-    bool retryable;        /* FINISHED && !success: a failure that task retries apply to */
-    bool cancelled;        /* FINISHED: ended because it was cancelled */
-    int exit_code;         /* -1 when unknown */
-    int term_signal;       /* 0 when none */
-    char reason[256];      /* "exit code 3", "TIMEOUT", "killed by signal 9", "OUT_OF_MEMORY" */
+    bool success;             /* FINISHED: exit code 0 and no signal/timeout */
+    bool retryable;           /* FINISHED && !success: a failure that task retries apply to */
+    bool cancelled;           /* FINISHED: ended because it was cancelled */
+    int exit_code;            /* -1 when unknown */
+    int term_signal;          /* 0 when none */
+    char reason[256];         /* "exit code 3", "TIMEOUT", "killed by signal 9", "OUT_OF_MEMORY" */
     char scheduler_state[32]; /* raw scheduler/terminal state when known ("COMPLETED", "TIMEOUT") */
-    int64_t started_us;    /* 0 when unknown */
-    int64_t finished_us;   /* 0 when unknown */
+    int64_t started_us;       /* 0 when unknown */
+    int64_t finished_us;      /* 0 when unknown */
 } job_status;
 
 typedef struct backend backend;
@@ -91,8 +91,8 @@ struct backend_ops {
 struct backend {
     const struct backend_ops *ops;
     char *name;
-    json_t *config;       /* the backend's normalised config object (owned reference) */
-    char *data_dir;       /* scripthut's data dir (spool for the local backend) */
+    json_t *config; /* the backend's normalised config object (owned reference) */
+    char *data_dir; /* scripthut's data dir (spool for the local backend) */
     /* The machine the jobs run on, for direct commands (stack check, delete,
      * gc); owned, freed by backend_destroy.  NULL when there is none (noop). */
     struct transport *tr;
@@ -111,9 +111,9 @@ json_t *backend_describe(backend *b);
 
 /* Constructors of the implementations (backend_create dispatches to these). */
 int backend_local_init(backend *b, sh_err *e);
-int backend_noop_init(backend *b, sh_err *e);  /* jobs succeed at once: benchmarks */
+int backend_noop_init(backend *b, sh_err *e); /* jobs succeed at once: benchmarks */
 int backend_slurm_init(backend *b, sh_err *e);
-int backend_pbs_init(backend *b, sh_err *e);   /* PBS Pro / Torque (backend/pbs.c) */
+int backend_pbs_init(backend *b, sh_err *e); /* PBS Pro / Torque (backend/pbs.c) */
 /* Slurm/PBS: b->tr is SSH when the config has "ssh", else local (scripthut
  * runs on the login node). */
 int backend_sched_transport(backend *b, sh_err *e);

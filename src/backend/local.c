@@ -85,8 +85,8 @@ static bool proc_stat_fields(const char *pid_name, char *state, long *ppid, long
     if (fs_read_file(path, &text, NULL) < 0)
         return false;
     const char *close_paren = strrchr(text, ')');
-    bool ok = close_paren &&
-              sscanf(close_paren + 1, " %c %ld %ld %ld", state, ppid, pgrp, session) == 4;
+    bool ok =
+        close_paren && sscanf(close_paren + 1, " %c %ld %ld %ld", state, ppid, pgrp, session) == 4;
     free(text);
     return ok;
 }
@@ -158,8 +158,7 @@ static bool task_group_alive(pid_t pgid, pid_t session)
 
 /* --- submit --------------------------------------------------------------- */
 
-static int write_job_files(const char *jobdir, const job_spec *job, bool login_shell,
-                           sh_err *e)
+static int write_job_files(const char *jobdir, const job_spec *job, bool login_shell, sh_err *e)
 {
     char *script_path = local_spool_path(jobdir, LOCAL_SCRIPT_FILE);
     if (fs_write_atomic(script_path, job->script, strlen(job->script), 0700) < 0) {
@@ -168,12 +167,11 @@ static int write_job_files(const char *jobdir, const job_spec *job, bool login_s
         return -1;
     }
     const char *wd = job->working_dir && *job->working_dir ? job->working_dir : "~";
-    json_t *spec = json_pack("{s:s, s:s?, s:s?, s:i, s:s, s:s, s:s, s:s, s:I, s:i, s:b}",
-                             "tag", job->tag, "run_id", job->run_id, "task_id", job->task_id,
-                             "attempt", job->attempt, "script", script_path, "working_dir", wd,
-                             "out_path", job->out_path, "err_path", job->err_path,
-                             "time_limit_s", (json_int_t)job->time_limit_s, "cpus", job->cpus,
-                             "login_shell", login_shell);
+    json_t *spec = json_pack(
+        "{s:s, s:s?, s:s?, s:i, s:s, s:s, s:s, s:s, s:I, s:i, s:b}", "tag", job->tag, "run_id",
+        job->run_id, "task_id", job->task_id, "attempt", job->attempt, "script", script_path,
+        "working_dir", wd, "out_path", job->out_path, "err_path", job->err_path, "time_limit_s",
+        (json_int_t)job->time_limit_s, "cpus", job->cpus, "login_shell", login_shell);
     free(script_path);
     char *text = json_dumps(spec, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(spec);
@@ -237,8 +235,7 @@ static int check_job_spec(const job_spec *job, sh_err *e)
  * was already submitted (the engine crashed before bookkeeping), so its id is
  * returned and nothing new runs.  A dir without a pid is a submit that died
  * before spawning: it is rewritten and the job started. */
-static int local_submit_one(const local_backend *lb, const job_spec *job, char **job_id,
-                            sh_err *e)
+static int local_submit_one(const local_backend *lb, const job_spec *job, char **job_id, sh_err *e)
 {
     if (check_job_spec(job, e) < 0)
         return -1;
@@ -263,8 +260,7 @@ static int local_submit_one(const local_backend *lb, const job_spec *job, char *
         goto fail;
     /* The wrapper records itself too; this copy covers the gap before it runs. */
     if (local_spool_write_int(jobdir, LOCAL_PID_FILE, spawned) < 0)
-        log_warn("local: job %s: cannot record pid in %s: %s", job->tag, jobdir,
-                 strerror(errno));
+        log_warn("local: job %s: cannot record pid in %s: %s", job->tag, jobdir, strerror(errno));
     *job_id = format_job_id(spawned);
     free(jobdir);
     return 0;
@@ -274,8 +270,7 @@ fail:
     return -1;
 }
 
-static int local_submit(backend *b, size_t n, const job_spec *jobs, char **job_ids,
-                        sh_err *errs)
+static int local_submit(backend *b, size_t n, const job_spec *jobs, char **job_ids, sh_err *errs)
 {
     local_backend *lb = impl_of(b);
     if (fs_mkdir_p(lb->jobs_dir, 0700) < 0) {
@@ -315,8 +310,8 @@ static void status_from_result(json_t *root, job_status *out)
     out->finished_us = json_integer_value(json_object_get(root, "finished_at_us"));
     out->cancelled = json_is_true(json_object_get(root, "cancelled"));
     bool timed_out = json_is_true(json_object_get(root, "timed_out"));
-    out->success = !out->cancelled && !timed_out && !json_is_string(err) &&
-                   out->exit_code == 0 && out->term_signal == 0;
+    out->success = !out->cancelled && !timed_out && !json_is_string(err) && out->exit_code == 0 &&
+                   out->term_signal == 0;
     out->retryable = !out->success && !out->cancelled;
     if (out->cancelled) {
         set_text(out->reason, sizeof out->reason, "cancelled");
@@ -418,8 +413,8 @@ static int local_poll(backend *b, size_t n, const job_ref *refs, job_status *out
     /* A missing spool means lost jobs (answered per job); an unreadable one
      * means we know nothing this tick. */
     if (access(lb->jobs_dir, R_OK | X_OK) < 0 && errno != ENOENT)
-        return sh_err_set(e, SH_EUNAVAIL, "local backend %s: cannot read spool dir %s: %s",
-                          b->name, lb->jobs_dir, strerror(errno));
+        return sh_err_set(e, SH_EUNAVAIL, "local backend %s: cannot read spool dir %s: %s", b->name,
+                          lb->jobs_dir, strerror(errno));
     for (size_t i = 0; i < n; i++)
         poll_one(lb, &refs[i], &out[i]);
     return 0;
@@ -479,8 +474,7 @@ static int local_find_by_tag(backend *b, const char *tag, char **job_id, sh_err 
     return found;
 }
 
-static int read_local_file(const char *path, size_t tail_bytes, char **out, size_t *len,
-                           sh_err *e)
+static int read_local_file(const char *path, size_t tail_bytes, char **out, size_t *len, sh_err *e)
 {
     if (fs_read_tail(path, tail_bytes, out, len) == 0)
         return 0;
@@ -489,8 +483,8 @@ static int read_local_file(const char *path, size_t tail_bytes, char **out, size
     return sh_err_set(e, SH_EINTERNAL, "cannot read %s: %s", path, strerror(errno));
 }
 
-static int local_read_log(backend *b, const char *path, size_t tail_bytes, char **out,
-                          size_t *len, sh_err *e)
+static int local_read_log(backend *b, const char *path, size_t tail_bytes, char **out, size_t *len,
+                          sh_err *e)
 {
     return read_local_file(path, tail_bytes, out, len, e);
 }

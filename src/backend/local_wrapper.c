@@ -94,8 +94,8 @@ static int load_job(const char *jobdir, wrapper_job *job, char *err, size_t errl
     json_int_t limit = 0;
     int login = 0;
     if (json_unpack_ex(root, &jerr, 0, "{s:s, s:s, s:s, s:s, s?I, s?b}", "script", &script,
-                       "working_dir", &wd, "out_path", &out, "err_path", &errp,
-                       "time_limit_s", &limit, "login_shell", &login) < 0) {
+                       "working_dir", &wd, "out_path", &out, "err_path", &errp, "time_limit_s",
+                       &limit, "login_shell", &login) < 0) {
         snprintf(err, errlen, "invalid %s: %s", path, jerr.text);
         json_decref(root);
         free(path);
@@ -137,7 +137,7 @@ child_fail(int errpipe, const char *fmt, ...)
 
 static void child_reset_signals(void)
 {
-    static const int sigs[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE,
+    static const int sigs[] = {SIGINT,  SIGQUIT, SIGTERM, SIGHUP,  SIGPIPE,
                                SIGCHLD, SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         signal(sigs[i], SIG_DFL);
@@ -191,7 +191,7 @@ static void __attribute__((noreturn)) run_task_child(const wrapper_job *job, int
 typedef struct supervisor {
     pid_t child;
     pid_t pgid;
-    sigset_t waited; /* blocked signals collected with sigtimedwait */
+    sigset_t waited;           /* blocked signals collected with sigtimedwait */
     int64_t limit_deadline_ms; /* 0 = no time limit */
     int64_t kill_deadline_ms;  /* 0 = not stopping */
     bool killed;
@@ -292,10 +292,9 @@ static void kill_stragglers(pid_t pgid)
 static int write_result(const char *jobdir, const wrapper_result *res)
 {
     json_t *root = json_pack("{s:i, s:i, s:b, s:b, s:I, s:I}", "exit_code", res->exit_code,
-                             "signal", res->term_signal, "timed_out", res->timed_out,
-                             "cancelled", res->cancelled, "started_at_us",
-                             (json_int_t)res->started_at_us, "finished_at_us",
-                             (json_int_t)res->finished_at_us);
+                             "signal", res->term_signal, "timed_out", res->timed_out, "cancelled",
+                             res->cancelled, "started_at_us", (json_int_t)res->started_at_us,
+                             "finished_at_us", (json_int_t)res->finished_at_us);
     if (res->error[0])
         json_object_set_new(root, "error", json_string(res->error));
     char *text = json_dumps(root, JSON_COMPACT);

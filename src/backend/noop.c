@@ -23,8 +23,7 @@ static int noop_submit(backend *b, size_t n, const job_spec *jobs, char **job_id
     if (st->unavailable_left > 0) {
         st->unavailable_left--;
         for (size_t i = 0; i < n; i++)
-            sh_err_set(&errs[i], SH_EUNAVAIL, "backend %s: unreachable (injected fault)",
-                       b->name);
+            sh_err_set(&errs[i], SH_EUNAVAIL, "backend %s: unreachable (injected fault)", b->name);
         return -1;
     }
     for (size_t i = 0; i < n; i++)
@@ -66,8 +65,7 @@ static int noop_find_by_tag(backend *b, const char *tag, char **job_id, sh_err *
     return 0;
 }
 
-static int noop_read(backend *b, const char *path, size_t tail, char **out, size_t *len,
-                     sh_err *e)
+static int noop_read(backend *b, const char *path, size_t tail, char **out, size_t *len, sh_err *e)
 {
     (void)b;
     (void)tail;

@@ -29,9 +29,9 @@
 #define QSTAT_EXIT_MARK "@@qstat-exit "
 
 typedef struct pbs_impl {
-    sched_base base;    /* first: sched.c reads b->impl as a sched_base */
+    sched_base base; /* first: sched.c reads b->impl as a sched_base */
     pbs_flavor flavor;
-    bool no_tracejob;   /* tracejob is not installed on the login node */
+    bool no_tracejob; /* tracejob is not installed on the login node */
 } pbs_impl;
 
 static pbs_impl *impl_of(backend *b)
@@ -159,8 +159,8 @@ static int query_qstat(backend *b, bool history, const char *ids, pbs_job **jobs
         if (status != 0 && (status >= 124 || !only_gone_messages(r.err, bad, sizeof bad))) {
             if (status >= 124)
                 sched_first_line(r.err, bad, sizeof bad);
-            rc = sh_err_set(e, SH_EUNAVAIL, "backend '%s': %s failed (exit %d): %s", b->name,
-                            what, status, bad);
+            rc = sh_err_set(e, SH_EUNAVAIL, "backend '%s': %s failed (exit %d): %s", b->name, what,
+                            status, bad);
         } else if (pbs_parse_qstat_full(r.out, jobs, njobs) < 0) {
             rc = sh_err_set(e, SH_EUNAVAIL,
                             "backend '%s': unreadable %s output (a record without an id or "
@@ -180,11 +180,11 @@ static size_t query_tracejob(backend *b, const char *ids, pbs_job **out)
     *out = NULL;
     if (pi->no_tracejob)
         return 0;
-    char *cmd = xasprintf(
-        "command -v tracejob >/dev/null 2>&1 || { echo '@@no-tracejob'; exit 0; }\n"
-        "while read -r j; do echo \"@@job $j\"; tracejob -n 2 \"$j\" 2>/dev/null; done "
-        "<<'SCRIPTHUT_IDS'\n%sSCRIPTHUT_IDS\ntrue\n",
-        ids);
+    char *cmd =
+        xasprintf("command -v tracejob >/dev/null 2>&1 || { echo '@@no-tracejob'; exit 0; }\n"
+                  "while read -r j; do echo \"@@job $j\"; tracejob -n 2 \"$j\" 2>/dev/null; done "
+                  "<<'SCRIPTHUT_IDS'\n%sSCRIPTHUT_IDS\ntrue\n",
+                  ids);
     exec_result r;
     sh_err e = SH_ERR_INIT;
     int rc = sched_run_script(b, "tracejob", cmd, sched_query_timeout_ms(b), &r, &e);

@@ -30,17 +30,17 @@ int pbs_flavor_parse(const char *s, pbs_flavor *out)
 static const pbs_state pbs_states[] = {
     {'Q', "QUEUED", PBS_QUEUED},
     {'H', "HELD", PBS_QUEUED},
-    {'W', "WAITING", PBS_QUEUED},       /* waiting for its start time or a stage-in */
-    {'T', "TRANSIT", PBS_QUEUED},       /* being routed to a queue or server */
-    {'M', "MOVED", PBS_QUEUED},         /* moved to another server: not ended */
+    {'W', "WAITING", PBS_QUEUED}, /* waiting for its start time or a stage-in */
+    {'T', "TRANSIT", PBS_QUEUED}, /* being routed to a queue or server */
+    {'M', "MOVED", PBS_QUEUED},   /* moved to another server: not ended */
     {'R', "RUNNING", PBS_RUNNING},
-    {'E', "EXITING", PBS_RUNNING},      /* ended, still staging out files */
+    {'E', "EXITING", PBS_RUNNING}, /* ended, still staging out files */
     {'S', "SUSPENDED", PBS_RUNNING},
     {'U', "USER_SUSPENDED", PBS_RUNNING}, /* suspended while its workstation is busy */
-    {'B', "BEGUN", PBS_RUNNING},        /* an array job with subjobs started */
+    {'B', "BEGUN", PBS_RUNNING},          /* an array job with subjobs started */
     {'F', "FINISHED", PBS_ENDED},
     {'C', "COMPLETED", PBS_ENDED},
-    {'X', "EXPIRED", PBS_ENDED},        /* a finished subjob of an array */
+    {'X', "EXPIRED", PBS_ENDED}, /* a finished subjob of an array */
 };
 
 static const pbs_state unknown_state = {'?', "UNKNOWN", PBS_UNKNOWN_STATE};
@@ -400,8 +400,8 @@ static void read_tracejob_line(pbs_job *j, const char *line)
 {
     char v[64];
     long long code;
-    if (token_value(line, "Exit_status", v, sizeof v) && parse_int(v, &code) &&
-        code > -100000 && code < 100000) {
+    if (token_value(line, "Exit_status", v, sizeof v) && parse_int(v, &code) && code > -100000 &&
+        code < 100000) {
         j->have_exit = true;
         j->exit_status = (int)code;
         if (token_value(line, "resources_used.walltime", v, sizeof v))
@@ -478,11 +478,11 @@ static pbs_kill negative_exit_meaning(int code, pbs_flavor flavor)
         }
     }
     switch (code) {
-    case -24: /* JOB_EXEC_KILL_NCPUS_BURST */
+    case -24:                          /* JOB_EXEC_KILL_NCPUS_BURST */
     case -25: return KILL_OTHER_LIMIT; /* JOB_EXEC_KILL_NCPUS_SUM */
-    case -26: /* JOB_EXEC_KILL_VMEM */
+    case -26:                          /* JOB_EXEC_KILL_VMEM */
     case -27: return KILL_MEMORY;      /* JOB_EXEC_KILL_MEM */
-    case -28: /* JOB_EXEC_KILL_CPUT */
+    case -28:                          /* JOB_EXEC_KILL_CPUT */
     case -29: return KILL_WALLTIME;    /* JOB_EXEC_KILL_WALLTIME */
     default: return KILL_EXEC_FAILED;
     }
@@ -509,17 +509,10 @@ void pbs_job_to_status(const pbs_job *j, pbs_flavor flavor, job_status *out)
     out->finished_us = j->end_us;
     set_state_name(out, st->name);
     switch (st->cls) {
-    case PBS_UNKNOWN_STATE:
-        out->phase = JOB_UNKNOWN;
-        return;
-    case PBS_QUEUED:
-        out->phase = JOB_QUEUED;
-        return;
-    case PBS_RUNNING:
-        out->phase = JOB_RUNNING;
-        return;
-    case PBS_ENDED:
-        break;
+    case PBS_UNKNOWN_STATE: out->phase = JOB_UNKNOWN; return;
+    case PBS_QUEUED: out->phase = JOB_QUEUED; return;
+    case PBS_RUNNING: out->phase = JOB_RUNNING; return;
+    case PBS_ENDED: break;
     }
     out->phase = JOB_FINISHED;
     bool deleted = j->deleted || j->substate == PBS_SUBSTATE_TERMINATED;
@@ -574,12 +567,8 @@ void pbs_job_to_status(const pbs_job *j, pbs_flavor flavor, job_status *out)
     }
     char reason[128];
     switch (negative_exit_meaning(code, flavor)) {
-    case KILL_WALLTIME:
-        finished_failure(out, "TIMEOUT", "TIMEOUT");
-        return;
-    case KILL_MEMORY:
-        finished_failure(out, "OUT_OF_MEMORY", "OUT_OF_MEMORY");
-        return;
+    case KILL_WALLTIME: finished_failure(out, "TIMEOUT", "TIMEOUT"); return;
+    case KILL_MEMORY: finished_failure(out, "OUT_OF_MEMORY", "OUT_OF_MEMORY"); return;
     case KILL_OTHER_LIMIT:
         snprintf(reason, sizeof reason,
                  "killed by PBS for exceeding its resources (Exit_status %d)", code);

@@ -45,16 +45,16 @@ const pbs_state *pbs_state_lookup(const char *raw);
 
 /* One job as `qstat -f` (or tracejob) describes it. */
 typedef struct pbs_job {
-    char id[128];              /* as printed: "1234.pbs01", "123[4].pbs01" */
-    char name[256];            /* Job_Name; "" when absent */
-    char state[8];             /* job_state letter; "" when absent */
-    int substate;              /* -1 when absent */
+    char id[128];   /* as printed: "1234.pbs01", "123[4].pbs01" */
+    char name[256]; /* Job_Name; "" when absent */
+    char state[8];  /* job_state letter; "" when absent */
+    int substate;   /* -1 when absent */
     bool have_exit;
-    int exit_status;           /* Exit_status (PBS Pro) / exit_status (Torque) */
-    bool deleted;              /* substate 91, or tracejob says it was deleted */
-    int64_t walltime_used_s;   /* resources_used.walltime; -1 when absent */
-    int64_t walltime_limit_s;  /* Resource_List.walltime; -1 when absent */
-    int64_t start_us, end_us;  /* 0 when absent */
+    int exit_status;          /* Exit_status (PBS Pro) / exit_status (Torque) */
+    bool deleted;             /* substate 91, or tracejob says it was deleted */
+    int64_t walltime_used_s;  /* resources_used.walltime; -1 when absent */
+    int64_t walltime_limit_s; /* Resource_List.walltime; -1 when absent */
+    int64_t start_us, end_us; /* 0 when absent */
 } pbs_job;
 
 /* Parses `qstat -f` / `qstat -x -f` output (run with TZ=UTC, so times are

@@ -44,10 +44,10 @@ int sched_init(backend *b, sched_base *base, const sched_kind *kind, sh_err *e)
     base->local_logs = xasprintf("%s/logs/", b->data_dir);
     base->shell = json_is_true(json_object_get(b->config, "login_shell")) ? "bash -l -s" : "sh -s";
     json_t *qt = json_object_get(b->config, "query_timeout");
-    base->query_timeout_ms = json_is_integer(qt) && json_integer_value(qt) > 0 &&
-                                     json_integer_value(qt) <= 86400
-                                 ? (int)json_integer_value(qt) * 1000
-                                 : SCHED_QUERY_TIMEOUT_MS;
+    base->query_timeout_ms =
+        json_is_integer(qt) && json_integer_value(qt) > 0 && json_integer_value(qt) <= 86400
+            ? (int)json_integer_value(qt) * 1000
+            : SCHED_QUERY_TIMEOUT_MS;
     return 0;
 }
 
@@ -205,8 +205,8 @@ static void reconcile_unknown(backend *b, size_t n, const job_spec *jobs, const 
 }
 
 /* One reported submission: its job id, or why the scheduler refused it. */
-static void submit_outcome(backend *b, const job_spec *j, const submit_record *rec,
-                           char **job_id, sh_err *err)
+static void submit_outcome(backend *b, const job_spec *j, const submit_record *rec, char **job_id,
+                           sh_err *err)
 {
     const sched_kind *k = base_of(b)->kind;
     char id[128], msg[400];

@@ -60,12 +60,12 @@ typedef struct sched_missing {
 
 typedef struct sched_base {
     const sched_kind *kind;
-    bool remote;             /* over SSH: logs live under log_dir on the cluster */
-    char *log_dir;           /* remote root for the run log dirs */
-    char *local_logs;        /* <data_dir>/logs/, the prefix mapped to log_dir */
-    const char *shell;       /* remote shell running our command scripts */
-    int query_timeout_ms;    /* query_timeout, or SCHED_QUERY_TIMEOUT_MS */
-    sched_missing *missing;  /* jobs missing from the queue and every record */
+    bool remote;            /* over SSH: logs live under log_dir on the cluster */
+    char *log_dir;          /* remote root for the run log dirs */
+    char *local_logs;       /* <data_dir>/logs/, the prefix mapped to log_dir */
+    const char *shell;      /* remote shell running our command scripts */
+    int query_timeout_ms;   /* query_timeout, or SCHED_QUERY_TIMEOUT_MS */
+    sched_missing *missing; /* jobs missing from the queue and every record */
     size_t nmissing;
 } sched_base;
 

@@ -151,9 +151,8 @@ static size_t query_finals(backend *b, const char *ids, bool use_scontrol, slurm
                         "done 2>/dev/null; true\n",
                         ids);
     else
-        cmd = xasprintf("TZ=UTC sacct --noheader --parsable2 --format=" SLURM_SACCT_FORMAT
-                        " --jobs=%s\n",
-                        ids);
+        cmd = xasprintf(
+            "TZ=UTC sacct --noheader --parsable2 --format=" SLURM_SACCT_FORMAT " --jobs=%s\n", ids);
     exec_result r;
     sh_err e = SH_ERR_INIT;
     int rc = sched_run_script(b, use_scontrol ? "scontrol show job" : "sacct", cmd,

@@ -332,17 +332,10 @@ void slurm_final_to_status(const slurm_final *f, job_status *out)
     out->finished_us = f->end_us;
     out->exit_code = -1;
     switch (st->cls) {
-    case SLURM_UNKNOWN_STATE:
-        out->phase = JOB_UNKNOWN;
-        return;
-    case SLURM_QUEUED:
-        out->phase = JOB_QUEUED;
-        return;
-    case SLURM_RUNNING:
-        out->phase = JOB_RUNNING;
-        return;
-    default:
-        break;
+    case SLURM_UNKNOWN_STATE: out->phase = JOB_UNKNOWN; return;
+    case SLURM_QUEUED: out->phase = JOB_QUEUED; return;
+    case SLURM_RUNNING: out->phase = JOB_RUNNING; return;
+    default: break;
     }
     out->phase = JOB_FINISHED;
     if (st->cls == SLURM_ENDED_CANCELLED) {
@@ -390,7 +383,12 @@ int slurm_parse_sbatch_id(const char *out, char *id, size_t id_size)
 
 /* --- sinfo ---------------------------------------------------------------------------- */
 
-enum { NODE_IDLE, NODE_MIXED, NODE_ALLOC, NODE_DOWN };
+enum {
+    NODE_IDLE,
+    NODE_MIXED,
+    NODE_ALLOC,
+    NODE_DOWN
+};
 static const char *const node_keys[] = {"nodes_idle", "nodes_mixed", "nodes_alloc", "nodes_down"};
 
 /* sinfo's compact state (%t) -> a class.  Flags are suffixes: '*' (not
@@ -437,9 +435,8 @@ static json_t *partition_of(json_t *parts, const char *name, bool dflt, const ch
 {
     size_t i;
     json_t *p;
-    json_array_foreach(parts, i, p)
-        if (!strcmp(json_string_value(json_object_get(p, "name")), name))
-            return p;
+    json_array_foreach(
+        parts, i, p) if (!strcmp(json_string_value(json_object_get(p, "name")), name)) return p;
     p = counts_new();
     json_object_set_new(p, "name", json_string(name));
     json_object_set_new(p, "default", json_boolean(dflt));
@@ -469,8 +466,7 @@ json_t *slurm_parse_sinfo(const char *text)
             p = bar + 1;
         }
         long long a, i, o, t;
-        if (nf != 5 || !*f[0] || !*f[1] ||
-            sscanf(f[4], "%lld/%lld/%lld/%lld", &a, &i, &o, &t) != 4)
+        if (nf != 5 || !*f[0] || !*f[1] || sscanf(f[4], "%lld/%lld/%lld/%lld", &a, &i, &o, &t) != 4)
             continue;
         size_t plen = strlen(f[1]);
         bool dflt = f[1][plen - 1] == '*';

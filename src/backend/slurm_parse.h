@@ -22,9 +22,9 @@ typedef enum slurm_class {
 } slurm_class;
 
 typedef struct slurm_state {
-    const char *name;  /* canonical: "OUT_OF_MEMORY" for "OUT_OF_ME+" and "OOM" */
+    const char *name; /* canonical: "OUT_OF_MEMORY" for "OUT_OF_ME+" and "OOM" */
     slurm_class cls;
-    bool retryable;    /* DESIGN §5: task retries apply */
+    bool retryable; /* DESIGN §5: task retries apply */
 } slurm_state;
 
 /* Looks up a state as squeue (%T or %t), sacct or scontrol print it: full
@@ -37,7 +37,7 @@ const slurm_state *slurm_state_lookup(const char *raw);
 typedef struct slurm_queue_row {
     char id[64];
     char state[40];
-    int64_t start_us;  /* 0 when N/A */
+    int64_t start_us; /* 0 when N/A */
     char reason[128];
 } slurm_queue_row;
 
@@ -51,8 +51,8 @@ int slurm_parse_squeue_line(const char *line, slurm_queue_row *row);
  * steps) or from one scontrol record. */
 typedef struct slurm_final {
     char id[64];
-    char state[40];    /* canonical name after merging */
-    int exit_code;     /* -1 unknown */
+    char state[40]; /* canonical name after merging */
+    int exit_code;  /* -1 unknown */
     int term_signal;
     int64_t start_us, end_us;
     bool have_job_row; /* sacct: the job line itself was seen */

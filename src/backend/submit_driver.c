@@ -76,8 +76,8 @@ size_t submit_driver_parse(const char *text, size_t n, submit_record *recs)
         size_t len = strcspn(p, "\n");
         const char *line = p;
         p += len + (p[len] == '\n');
-        bool mark = len >= sizeof RECORD_MARK - 1 &&
-                    !strncmp(line, RECORD_MARK, sizeof RECORD_MARK - 1);
+        bool mark =
+            len >= sizeof RECORD_MARK - 1 && !strncmp(line, RECORD_MARK, sizeof RECORD_MARK - 1);
         if (mark || !cur) {
             if (cur) {
                 cur->out = sbuf_detach(&out);

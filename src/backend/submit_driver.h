@@ -21,11 +21,11 @@ char *submit_driver_build(size_t n, const char *const *commands, const char *con
                           const char *prelude);
 
 typedef struct submit_record {
-    bool seen;  /* false: the driver never reported this one (it died, or the
+    bool seen; /* false: the driver never reported this one (it died, or the
                    connection dropped): whether it was submitted is unknown */
     int rc;
-    char *out;  /* stdout of the submit command */
-    char *err;  /* stderr */
+    char *out; /* stdout of the submit command */
+    char *err; /* stderr */
 } submit_record;
 
 /* Parses the driver's output into recs[0..n) (zeroed by the caller). Returns

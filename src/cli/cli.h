@@ -5,7 +5,12 @@
 #ifndef SCRIPTHUT_CLI_CLI_H
 #define SCRIPTHUT_CLI_CLI_H
 
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
+enum {
+    EXIT_OK = 0,
+    EXIT_ERROR = 1,
+    EXIT_USAGE = 2,
+    EXIT_INTERRUPTED = 130
+};
 
 int cli_main(int argc, char **argv);
 

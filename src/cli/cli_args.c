@@ -84,36 +84,18 @@ int cli_common_flag(cli_ctx *c, int opt, char **argv)
 {
     char flag[128];
     switch (opt) {
-    case 'c':
-        c->opts.config_path = optarg;
-        return CLI_CONTINUE;
-    case OPT_JSON:
-        c->json = true;
-        return CLI_CONTINUE;
-    case OPT_SERVER:
-        c->opts.server = optarg;
-        return CLI_CONTINUE;
-    case OPT_TOKEN:
-        c->opts.token = optarg;
-        return CLI_CONTINUE;
-    case OPT_CF_CLIENT_ID:
-        c->opts.cf_client_id = optarg;
-        return CLI_CONTINUE;
-    case OPT_CF_CLIENT_SECRET:
-        c->opts.cf_client_secret = optarg;
-        return CLI_CONTINUE;
-    case OPT_CF_ACCESS_TOKEN:
-        c->opts.cf_access_token = optarg;
-        return CLI_CONTINUE;
-    case 'h':
-        cli_print_leaf_help(c->cmd, stdout);
-        return EXIT_OK;
+    case 'c': c->opts.config_path = optarg; return CLI_CONTINUE;
+    case OPT_JSON: c->json = true; return CLI_CONTINUE;
+    case OPT_SERVER: c->opts.server = optarg; return CLI_CONTINUE;
+    case OPT_TOKEN: c->opts.token = optarg; return CLI_CONTINUE;
+    case OPT_CF_CLIENT_ID: c->opts.cf_client_id = optarg; return CLI_CONTINUE;
+    case OPT_CF_CLIENT_SECRET: c->opts.cf_client_secret = optarg; return CLI_CONTINUE;
+    case OPT_CF_ACCESS_TOKEN: c->opts.cf_access_token = optarg; return CLI_CONTINUE;
+    case 'h': cli_print_leaf_help(c->cmd, stdout); return EXIT_OK;
     case ':':
         return cli_usage_error(c, "flag %s needs a value", offending_flag(argv, flag, sizeof flag));
-    case '?':
-        return cli_usage_error(c, "unknown flag %s", offending_flag(argv, flag, sizeof flag));
-    default:
-        return cli_usage_error(c, "unhandled flag (%d)", opt);
+    case '?': return cli_usage_error(c, "unknown flag %s", offending_flag(argv, flag, sizeof flag));
+    default: return cli_usage_error(c, "unhandled flag (%d)", opt);
     }
 }
 

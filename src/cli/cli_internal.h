@@ -23,12 +23,12 @@ struct cli_client;
 typedef struct cli_ctx cli_ctx;
 typedef struct cli_cmd {
     const char *noun;
-    const char *verb;     /* NULL for one-word commands (`status`) */
+    const char *verb; /* NULL for one-word commands (`status`) */
     int (*run)(cli_ctx *c, int argc, char **argv);
-    const char *usage;    /* after "scripthut ": "run list [--limit N] ..." */
-    const char *summary;  /* one line for the command list */
-    const char *help;     /* flag descriptions, one per line, may be NULL */
-    bool hidden;          /* not listed in help (daemon run) */
+    const char *usage;   /* after "scripthut ": "run list [--limit N] ..." */
+    const char *summary; /* one line for the command list */
+    const char *help;    /* flag descriptions, one per line, may be NULL */
+    bool hidden;         /* not listed in help (daemon run) */
 } cli_cmd;
 
 struct cli_ctx {
@@ -52,20 +52,24 @@ enum {
 };
 
 /* Every leaf accepts these, before or after its positionals. */
-#define CLI_COMMON_OPTIONS                                                                   \
-    {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, OPT_JSON},        \
-        {"server", required_argument, NULL, OPT_SERVER},                                     \
-        {"token", required_argument, NULL, OPT_TOKEN},                                       \
-        {"cf-client-id", required_argument, NULL, OPT_CF_CLIENT_ID},                         \
-        {"cf-client-secret", required_argument, NULL, OPT_CF_CLIENT_SECRET},                 \
-        {"cf-access-token", required_argument, NULL, OPT_CF_ACCESS_TOKEN},                   \
-        {"help", no_argument, NULL, 'h'}
+#define CLI_COMMON_OPTIONS                                                                         \
+    {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, OPT_JSON},               \
+        {"server", required_argument, NULL, OPT_SERVER},                                           \
+        {"token", required_argument, NULL, OPT_TOKEN},                                             \
+        {"cf-client-id", required_argument, NULL, OPT_CF_CLIENT_ID},                               \
+        {"cf-client-secret", required_argument, NULL, OPT_CF_CLIENT_SECRET},                       \
+        {"cf-access-token", required_argument, NULL, OPT_CF_ACCESS_TOKEN},                         \
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
 /* Short-option prefix for getopt_long: ':' first so a missing argument is
  * reported as ':' (we print our own messages). */
 #define CLI_COMMON_SHORT ":c:h"
 
 /* Returned by cli_common_flag when parsing should continue. */
-enum { CLI_CONTINUE = -1 };
+enum {
+    CLI_CONTINUE = -1
+};
 
 /* Starts a getopt_long pass over a leaf's argv (resets getopt's state). */
 void cli_getopt_begin(void);
@@ -103,7 +107,7 @@ const char *cli_cmd_name(const cli_cmd *cmd, char *buf, size_t size);
  * return early with EINTR; the loops then clean up (release the engine). */
 void cli_signals_install(void);
 bool cli_interrupted(void);
-int cli_interrupt_exit_code(void);  /* 130 for SIGINT, 128+n otherwise */
+int cli_interrupt_exit_code(void); /* 130 for SIGINT, 128+n otherwise */
 /* Sleeps up to ms; returns early when interrupted. */
 void cli_sleep_ms(int ms);
 

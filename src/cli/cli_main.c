@@ -11,10 +11,10 @@
 #define SCRIPTHUT_VERSION "dev"
 #endif
 
-#define COMMON_HELP                                                                          \
-    "  -c, --config PATH   load exactly this config file (default: discovery)\n"            \
-    "      --json          print JSON (the API's shapes) instead of text\n"                  \
-    "      --server URL    talk to a scripthut server ('local': this machine)\n"            \
+#define COMMON_HELP                                                                                \
+    "  -c, --config PATH   load exactly this config file (default: discovery)\n"                   \
+    "      --json          print JSON (the API's shapes) instead of text\n"                        \
+    "      --server URL    talk to a scripthut server ('local': this machine)\n"                   \
     "  -h, --help          show this help\n"
 
 static const cli_cmd COMMANDS[] = {
@@ -89,8 +89,7 @@ static const cli_cmd COMMANDS[] = {
      "list the stacks of the config with their hashes", NULL, false},
     {"stack", "check", cmd_stack_check, "stack check [NAME] [--backend B] [--json]",
      "is a stack built on its backends? (exit 1 unless all ready)",
-     "      --backend B         only this backend (default: the stack's backends)\n",
-     false},
+     "      --backend B         only this backend (default: the stack's backends)\n", false},
     {"stack", "install", cmd_stack_install,
      "stack install NAME [--backend B] [--rebuild] [--watch] [--interval S] [--json]",
      "build a stack, as a one-task run",
@@ -111,8 +110,8 @@ static const cli_cmd COMMANDS[] = {
      "is the background engine running?", NULL, false},
     {"daemon", "start", cmd_daemon_start, "daemon start [--json]",
      "start the background engine if work is waiting", NULL, false},
-    {"daemon", "stop", cmd_daemon_stop, "daemon stop [--json]", "stop the background engine",
-     NULL, false},
+    {"daemon", "stop", cmd_daemon_stop, "daemon stop [--json]", "stop the background engine", NULL,
+     false},
     {"daemon", "run", cmd_daemon_run, "daemon run [--data-dir D]",
      "run the engine in the foreground (used internally)", NULL, true},
     {"serve", NULL, cmd_serve, "serve [--host H] [--port P] [--threads N]",
@@ -159,17 +158,18 @@ static void print_main_help(FILE *f)
           "Commands:\n",
           f);
     print_command_list(f, NULL);
-    fputs("\nGlobal flags (also accepted after the command):\n" COMMON_HELP
-          "  -V, --version       print the version\n\n"
-          "Server credentials (flag, else environment variable, else settings.cli_auth;\n"
-          "flags are visible to other users in `ps`: prefer the variables):\n"
-          "      --token T             bearer token (SCRIPTHUT_API_TOKEN)\n"
-          "      --cf-client-id ID     Cloudflare Access service token id (SCRIPTHUT_CF_CLIENT_ID)\n"
-          "      --cf-client-secret S  its secret (SCRIPTHUT_CF_CLIENT_SECRET)\n"
-          "      --cf-access-token T   Cloudflare Access token (SCRIPTHUT_CF_ACCESS_TOKEN)\n\n"
-          "Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupted.\n"
-          "Docs: docs/cli.md\n",
-          f);
+    fputs(
+        "\nGlobal flags (also accepted after the command):\n" COMMON_HELP
+        "  -V, --version       print the version\n\n"
+        "Server credentials (flag, else environment variable, else settings.cli_auth;\n"
+        "flags are visible to other users in `ps`: prefer the variables):\n"
+        "      --token T             bearer token (SCRIPTHUT_API_TOKEN)\n"
+        "      --cf-client-id ID     Cloudflare Access service token id (SCRIPTHUT_CF_CLIENT_ID)\n"
+        "      --cf-client-secret S  its secret (SCRIPTHUT_CF_CLIENT_SECRET)\n"
+        "      --cf-access-token T   Cloudflare Access token (SCRIPTHUT_CF_ACCESS_TOKEN)\n\n"
+        "Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupted.\n"
+        "Docs: docs/cli.md\n",
+        f);
 }
 
 static void print_noun_help(const char *noun, FILE *f)

@@ -38,12 +38,13 @@ static void print_table(json_t *backends)
         puts("No backends configured.");
         return;
     }
-    printf("%-20s %-8s %-18s %6s %-14s %s\n", "NAME", "TYPE", "STATUS", "ACTIVE",
-           "MAX_CONCURRENT", "LAST ERROR / NOTE");
+    printf("%-20s %-8s %-18s %6s %-14s %s\n", "NAME", "TYPE", "STATUS", "ACTIVE", "MAX_CONCURRENT",
+           "LAST ERROR / NOTE");
     sbuf b = SBUF_INIT;
     size_t i;
     json_t *be;
-    json_array_foreach(backends, i, be) {
+    json_array_foreach(backends, i, be)
+    {
         char num[24], max[24] = "-";
         snprintf(num, sizeof num, "%6lld", out_int(be, "active_jobs", 0));
         if (json_is_integer(json_object_get(be, "max_concurrent")))
@@ -106,7 +107,8 @@ static void print_transport(json_t *tr)
     printf("  recent commands (newest first):\n");
     size_t i;
     json_t *le;
-    json_array_foreach(log, i, le) {
+    json_array_foreach(log, i, le)
+    {
         if (i >= STATUS_LOG_LINES)
             break;
         char how[64];
@@ -126,7 +128,8 @@ static void print_transport(json_t *tr)
 static void print_cluster(json_t *cl)
 {
     char line[256];
-    snprintf(line, sizeof line, "%lld nodes: %lld idle, %lld mixed, %lld allocated, %lld down; "
+    snprintf(line, sizeof line,
+             "%lld nodes: %lld idle, %lld mixed, %lld allocated, %lld down; "
              "%lld/%lld CPUs allocated",
              out_int(cl, "nodes", 0), out_int(cl, "nodes_idle", 0), out_int(cl, "nodes_mixed", 0),
              out_int(cl, "nodes_alloc", 0), out_int(cl, "nodes_down", 0),
@@ -136,7 +139,8 @@ static void print_cluster(json_t *cl)
         field("sinfo at:", out_str(cl, "updated_at"));
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(cl, "partitions"), i, p) {
+    json_array_foreach(json_object_get(cl, "partitions"), i, p)
+    {
         snprintf(line, sizeof line, "%s%s: %s, %lld nodes (%lld idle), %lld/%lld CPUs allocated",
                  out_str(p, "name") ? out_str(p, "name") : "?",
                  json_is_true(json_object_get(p, "default")) ? "*" : "",
@@ -205,9 +209,9 @@ int cmd_backend_status(cli_ctx *c, int argc, char **argv)
     json_t *all = json_object_get(out, "backends"), *picked = json_array();
     size_t i;
     json_t *be;
-    json_array_foreach(all, i, be)
-        if (!name || !strcmp(out_str(be, "name") ? out_str(be, "name") : "", name))
-            json_array_append(picked, be);
+    json_array_foreach(
+        all, i, be) if (!name || !strcmp(out_str(be, "name") ? out_str(be, "name") : "", name))
+        json_array_append(picked, be);
     if (name && json_array_size(picked) == 0) {
         sh_err e = SH_ERR_INIT;
         sbuf known = SBUF_INIT;
@@ -221,12 +225,13 @@ int cmd_backend_status(cli_ctx *c, int argc, char **argv)
         return cli_fail(&e);
     }
     if (c->json) {
-        json_t *doc = name ? json_incref(json_array_get(picked, 0))
-                           : json_pack("{s:O}", "backends", picked);
+        json_t *doc =
+            name ? json_incref(json_array_get(picked, 0)) : json_pack("{s:O}", "backends", picked);
         out_json(doc, false);
         json_decref(doc);
     } else {
-        json_array_foreach(picked, i, be) {
+        json_array_foreach(picked, i, be)
+        {
             if (i)
                 putchar('\n');
             print_status(be);

@@ -96,13 +96,16 @@ int cmd_daemon_stop(cli_ctx *c, int argc, char **argv)
  * the engine may start outside any project. */
 int cmd_daemon_run(cli_ctx *c, int argc, char **argv)
 {
-    enum { OPT_DATA_DIR = OPT_FIRST_LEAF, OPT_POLL, OPT_RETENTION };
-    static const struct option opts[] = {
-        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-        {"poll-interval", required_argument, NULL, OPT_POLL},
-        {"retention-days", required_argument, NULL, OPT_RETENTION},
-        CLI_COMMON_OPTIONS,
-        {0}};
+    enum {
+        OPT_DATA_DIR = OPT_FIRST_LEAF,
+        OPT_POLL,
+        OPT_RETENTION
+    };
+    static const struct option opts[] = {{"data-dir", required_argument, NULL, OPT_DATA_DIR},
+                                         {"poll-interval", required_argument, NULL, OPT_POLL},
+                                         {"retention-days", required_argument, NULL, OPT_RETENTION},
+                                         CLI_COMMON_OPTIONS,
+                                         {0}};
     const char *data_dir = NULL;
     double poll_interval = 60;
     long retention_days = 30;
@@ -129,9 +132,9 @@ int cmd_daemon_run(cli_ctx *c, int argc, char **argv)
         return rc;
     svc *s = NULL;
     sh_err e = SH_ERR_INIT;
-    int opened = data_dir ? svc_open_engine_only(data_dir, poll_interval, (int)retention_days,
-                                                 &s, &e)
-                          : svc_open(c->opts.config_path, &s, &e);
+    int opened = data_dir
+                     ? svc_open_engine_only(data_dir, poll_interval, (int)retention_days, &s, &e)
+                     : svc_open(c->opts.config_path, &s, &e);
     if (opened != 0)
         return cli_fail(&e);
     rc = svc_daemon_run(s, &e) == 0 ? EXIT_OK : cli_fail(&e);

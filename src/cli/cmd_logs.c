@@ -17,8 +17,8 @@
 #define LOG_PREFIX_KEEP 64
 
 typedef struct log_follow {
-    size_t printed;                 /* bytes of the current file already printed */
-    char prefix[LOG_PREFIX_KEEP];   /* its first bytes */
+    size_t printed;               /* bytes of the current file already printed */
+    char prefix[LOG_PREFIX_KEEP]; /* its first bytes */
     size_t prefix_len;
 } log_follow;
 
@@ -46,8 +46,7 @@ static void print_log_content(const char *content)
         fputc('\n', stdout);
 }
 
-static int print_log_once(cli_ctx *c, const char *run, const char *task, bool error_log,
-                          long tail)
+static int print_log_once(cli_ctx *c, const char *run, const char *task, bool error_log, long tail)
 {
     char *content = NULL;
     sh_err e = SH_ERR_INIT;
@@ -73,8 +72,8 @@ static int print_log_once(cli_ctx *c, const char *run, const char *task, bool er
 static void follow_print(log_follow *f, const char *content, long tail)
 {
     size_t len = strlen(content);
-    bool replaced = len < f->printed ||
-                    (f->prefix_len && memcmp(content, f->prefix, f->prefix_len) != 0);
+    bool replaced =
+        len < f->printed || (f->prefix_len && memcmp(content, f->prefix, f->prefix_len) != 0);
     if (replaced) {
         fprintf(stderr, "--- log restarted (new attempt) ---\n");
         f->printed = 0;
@@ -101,7 +100,8 @@ static int task_has_ended(cli_ctx *c, const char *run, const char *task, sh_err 
     int ended = 1;
     size_t i;
     json_t *item;
-    json_array_foreach(json_object_get(detail, "items"), i, item) {
+    json_array_foreach(json_object_get(detail, "items"), i, item)
+    {
         const char *id = out_str(json_object_get(item, "task"), "id");
         if (!id || strcmp(id, task) != 0)
             continue;
@@ -155,14 +155,17 @@ static int follow_log(cli_ctx *c, const char *run, const char *task, bool error_
 
 int cmd_run_logs(cli_ctx *c, int argc, char **argv)
 {
-    enum { OPT_ERROR = OPT_FIRST_LEAF, OPT_TAIL, OPT_INTERVAL };
-    static const struct option opts[] = {
-        {"error", no_argument, NULL, OPT_ERROR},
-        {"tail", required_argument, NULL, OPT_TAIL},
-        {"follow", no_argument, NULL, 'f'},
-        {"interval", required_argument, NULL, OPT_INTERVAL},
-        CLI_COMMON_OPTIONS,
-        {0}};
+    enum {
+        OPT_ERROR = OPT_FIRST_LEAF,
+        OPT_TAIL,
+        OPT_INTERVAL
+    };
+    static const struct option opts[] = {{"error", no_argument, NULL, OPT_ERROR},
+                                         {"tail", required_argument, NULL, OPT_TAIL},
+                                         {"follow", no_argument, NULL, 'f'},
+                                         {"interval", required_argument, NULL, OPT_INTERVAL},
+                                         CLI_COMMON_OPTIONS,
+                                         {0}};
     bool error_log = false, follow = false;
     long tail = 0;
     double interval = WATCH_DEFAULT_INTERVAL_MS / 1000.0;

@@ -52,12 +52,14 @@ int cli_after_submit(cli_ctx *c, json_t *summary, const char *task_hint, bool wa
 
 int cmd_run_list(cli_ctx *c, int argc, char **argv)
 {
-    enum { OPT_LIMIT = OPT_FIRST_LEAF, OPT_WORKFLOW };
-    static const struct option opts[] = {
-        {"limit", required_argument, NULL, OPT_LIMIT},
-        {"workflow", required_argument, NULL, OPT_WORKFLOW},
-        CLI_COMMON_OPTIONS,
-        {0}};
+    enum {
+        OPT_LIMIT = OPT_FIRST_LEAF,
+        OPT_WORKFLOW
+    };
+    static const struct option opts[] = {{"limit", required_argument, NULL, OPT_LIMIT},
+                                         {"workflow", required_argument, NULL, OPT_WORKFLOW},
+                                         CLI_COMMON_OPTIONS,
+                                         {0}};
     long limit = RUN_LIST_DEFAULT_LIMIT;
     const char *workflow = NULL;
     int opt, rc;
@@ -101,12 +103,14 @@ int cmd_run_view(cli_ctx *c, int argc, char **argv)
 
 int cmd_run_watch(cli_ctx *c, int argc, char **argv)
 {
-    enum { OPT_INTERVAL = OPT_FIRST_LEAF, OPT_EXIT_STATUS };
-    static const struct option opts[] = {
-        {"interval", required_argument, NULL, OPT_INTERVAL},
-        {"exit-status", no_argument, NULL, OPT_EXIT_STATUS},
-        CLI_COMMON_OPTIONS,
-        {0}};
+    enum {
+        OPT_INTERVAL = OPT_FIRST_LEAF,
+        OPT_EXIT_STATUS
+    };
+    static const struct option opts[] = {{"interval", required_argument, NULL, OPT_INTERVAL},
+                                         {"exit-status", no_argument, NULL, OPT_EXIT_STATUS},
+                                         CLI_COMMON_OPTIONS,
+                                         {0}};
     double interval = WATCH_DEFAULT_INTERVAL_MS / 1000.0;
     bool exit_status = false;
     int opt, rc;
@@ -155,13 +159,16 @@ int cmd_run_cancel(cli_ctx *c, int argc, char **argv)
 
 int cmd_run_rerun(cli_ctx *c, int argc, char **argv)
 {
-    enum { OPT_FAILED_ONLY = OPT_FIRST_LEAF, OPT_WATCH, OPT_INTERVAL };
-    static const struct option opts[] = {
-        {"failed-only", no_argument, NULL, OPT_FAILED_ONLY},
-        {"watch", no_argument, NULL, OPT_WATCH},
-        {"interval", required_argument, NULL, OPT_INTERVAL},
-        CLI_COMMON_OPTIONS,
-        {0}};
+    enum {
+        OPT_FAILED_ONLY = OPT_FIRST_LEAF,
+        OPT_WATCH,
+        OPT_INTERVAL
+    };
+    static const struct option opts[] = {{"failed-only", no_argument, NULL, OPT_FAILED_ONLY},
+                                         {"watch", no_argument, NULL, OPT_WATCH},
+                                         {"interval", required_argument, NULL, OPT_INTERVAL},
+                                         CLI_COMMON_OPTIONS,
+                                         {0}};
     bool failed_only = false, watch = false;
     double interval = WATCH_DEFAULT_INTERVAL_MS / 1000.0;
     int opt, rc;

@@ -20,13 +20,16 @@ static void print_ready(const char *host, int port, void *arg)
 
 int cmd_serve(cli_ctx *c, int argc, char **argv)
 {
-    enum { OPT_HOST = OPT_FIRST_LEAF, OPT_PORT, OPT_THREADS };
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, OPT_HOST},
-        {"port", required_argument, NULL, OPT_PORT},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        CLI_COMMON_OPTIONS,
-        {0}};
+    enum {
+        OPT_HOST = OPT_FIRST_LEAF,
+        OPT_PORT,
+        OPT_THREADS
+    };
+    static const struct option opts[] = {{"host", required_argument, NULL, OPT_HOST},
+                                         {"port", required_argument, NULL, OPT_PORT},
+                                         {"threads", required_argument, NULL, OPT_THREADS},
+                                         CLI_COMMON_OPTIONS,
+                                         {0}};
     http_serve_opts o = {.port = -1, .on_ready = print_ready};
     long n;
     int opt, rc;

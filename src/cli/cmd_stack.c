@@ -15,7 +15,13 @@
 #include "util/sbuf.h"
 #include "util/timeutil.h"
 
-enum { OPT_BACKEND = OPT_FIRST_LEAF, OPT_REBUILD, OPT_WATCH, OPT_INTERVAL, OPT_DRY_RUN };
+enum {
+    OPT_BACKEND = OPT_FIRST_LEAF,
+    OPT_REBUILD,
+    OPT_WATCH,
+    OPT_INTERVAL,
+    OPT_DRY_RUN
+};
 
 typedef struct stack_opts {
     const char *backend;
@@ -24,20 +30,19 @@ typedef struct stack_opts {
     const char *name; /* the positional, or NULL */
 } stack_opts;
 
-static const struct option STACK_OPTIONS[] = {
-    {"backend", required_argument, NULL, OPT_BACKEND},
-    {"rebuild", no_argument, NULL, OPT_REBUILD},
-    {"watch", no_argument, NULL, OPT_WATCH},
-    {"interval", required_argument, NULL, OPT_INTERVAL},
-    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-    CLI_COMMON_OPTIONS,
-    {0}};
+static const struct option STACK_OPTIONS[] = {{"backend", required_argument, NULL, OPT_BACKEND},
+                                              {"rebuild", no_argument, NULL, OPT_REBUILD},
+                                              {"watch", no_argument, NULL, OPT_WATCH},
+                                              {"interval", required_argument, NULL, OPT_INTERVAL},
+                                              {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+                                              CLI_COMMON_OPTIONS,
+                                              {0}};
 
 /* Parses the flags a verb allows (`allowed` lists their option values, 0
  * terminated) and up to one positional NAME (required when min_names is 1).
  * CLI_CONTINUE, or the exit code. */
-static int parse_stack_args(cli_ctx *c, int argc, char **argv, const int *allowed,
-                            int min_names, stack_opts *o)
+static int parse_stack_args(cli_ctx *c, int argc, char **argv, const int *allowed, int min_names,
+                            stack_opts *o)
 {
     int opt, rc;
     o->interval = WATCH_DEFAULT_INTERVAL_MS / 1000.0;
@@ -125,8 +130,8 @@ static void format_size(json_t *bytes, char *buf, size_t size)
 static void print_status_table(json_t *rows)
 {
     sbuf b = SBUF_INIT;
-    sbuf_printf(&b, "%-20s %-20s %-12s %-14s %-12s %-8s %s", "STACK", "BACKEND", "STATE",
-                "HASH", "BUILT", "SIZE", "NOTE");
+    sbuf_printf(&b, "%-20s %-20s %-12s %-14s %-12s %-8s %s", "STACK", "BACKEND", "STATE", "HASH",
+                "BUILT", "SIZE", "NOTE");
     out_line(stdout, sbuf_cstr(&b), 0);
     size_t i;
     json_t *r;
@@ -363,8 +368,7 @@ int cmd_stack_delete(cli_ctx *c, int argc, char **argv)
 static void print_gc_table(json_t *rows)
 {
     sbuf b = SBUF_INIT;
-    sbuf_printf(&b, "%-20s %-20s %-14s %-14s %s", "STACK", "BACKEND", "HASH", "ACTION",
-                "REASON");
+    sbuf_printf(&b, "%-20s %-20s %-14s %-14s %s", "STACK", "BACKEND", "HASH", "ACTION", "REASON");
     out_line(stdout, sbuf_cstr(&b), 0);
     size_t i;
     json_t *r;

@@ -24,7 +24,8 @@ static json_t *local_backends(svc *s)
         return list;
     size_t i;
     json_t *be;
-    json_array_foreach(json_object_get(all, "backends"), i, be) {
+    json_array_foreach(json_object_get(all, "backends"), i, be)
+    {
         json_t *tr = json_object_get(be, "transport");
         json_array_append_new(
             list, json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "name", json_object_get(be, "name"),
@@ -50,13 +51,14 @@ static json_t *run_counts(cli_client *cl, json_t *report)
     json_t *runs = json_object_get(out, "runs"), *by = json_object();
     size_t i;
     json_t *run;
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         const char *st = out_str(run, "status");
         if (st)
             json_object_set_new(by, st, json_integer(out_int(by, st, 0) + 1));
     }
-    json_t *counts = json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(runs),
-                               "by_status", by);
+    json_t *counts =
+        json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(runs), "by_status", by);
     json_decref(out);
     return counts;
 }
@@ -81,9 +83,9 @@ static json_t *server_report(cli_ctx *c, json_t *r)
 
 static json_t *build_report(cli_ctx *c)
 {
-    json_t *r = json_pack("{s:s,s:n,s:n,s:n,s:n,s:n,s:n,s:[],s:n}", "version",
-                          SCRIPTHUT_VERSION, "server", "server_source", "config_files",
-                          "config_error", "data_dir", "engine", "backends", "runs");
+    json_t *r = json_pack("{s:s,s:n,s:n,s:n,s:n,s:n,s:n,s:[],s:n}", "version", SCRIPTHUT_VERSION,
+                          "server", "server_source", "config_files", "config_error", "data_dir",
+                          "engine", "backends", "runs");
     sh_err e = SH_ERR_INIT;
     if (client_open(&c->opts, &c->client, &e) != 0) {
         json_object_set_new(r, "config_error", json_string(e.msg));
@@ -159,11 +161,10 @@ static void print_report(json_t *r)
     sbuf b = SBUF_INIT;
     size_t i;
     json_t *be;
-    json_array_foreach(json_object_get(r, "backends"), i, be)
-        sbuf_printf(&b, "%s%s (%s%s)", i ? ", " : "",
-                    out_str(be, "name") ? out_str(be, "name") : "?",
-                    out_str(be, "type") ? out_str(be, "type") : "?",
-                    json_is_false(json_object_get(be, "connected")) ? ", not connected" : "");
+    json_array_foreach(json_object_get(r, "backends"), i, be) sbuf_printf(
+        &b, "%s%s (%s%s)", i ? ", " : "", out_str(be, "name") ? out_str(be, "name") : "?",
+        out_str(be, "type") ? out_str(be, "type") : "?",
+        json_is_false(json_object_get(be, "connected")) ? ", not connected" : "");
     print_field("Backends:", sbuf_cstr(&b));
 
     json_t *runs = json_object_get(r, "runs");

@@ -29,8 +29,8 @@ typedef struct task_opts {
     const char *inline_script;
     const char *backend;
     const char *run_name;
-    json_t *fields;    /* per-field flags, applied over the base */
-    json_t *env_set;   /* --env KEY=VALUE, one extra {"set": ...} rule */
+    json_t *fields;  /* per-field flags, applied over the base */
+    json_t *env_set; /* --env KEY=VALUE, one extra {"set": ...} rule */
     bool dry_run;
     bool watch;
     double interval;
@@ -174,8 +174,7 @@ static int load_json_object(const char *label, const char *path, json_t **base, 
                           path ? path : "", jerr.line, jerr.text);
     if (!json_is_object(v)) {
         json_decref(v);
-        return sh_err_set(e, SH_EINVAL, "%s: expected a JSON object (one task definition)",
-                          label);
+        return sh_err_set(e, SH_EINVAL, "%s: expected a JSON object (one task definition)", label);
     }
     *base = v;
     return 0;
@@ -235,9 +234,26 @@ static int assemble_task(const task_opts *o, const char *command, json_t **out, 
 #define NOT_A_NUMBER_FLAG (-2)
 
 enum {
-    OPT_FROM_FILE = OPT_FIRST_LEAF, OPT_FROM_STDIN, OPT_INLINE, OPT_BACKEND, OPT_RUN_NAME,
-    OPT_ID, OPT_NAME, OPT_CPUS, OPT_MEMORY, OPT_TIME, OPT_PARTITION, OPT_GRES, OPT_IMAGE,
-    OPT_WORKDIR, OPT_ENV, OPT_RETRIES, OPT_RETRY_DELAY, OPT_DRY_RUN, OPT_WATCH, OPT_INTERVAL,
+    OPT_FROM_FILE = OPT_FIRST_LEAF,
+    OPT_FROM_STDIN,
+    OPT_INLINE,
+    OPT_BACKEND,
+    OPT_RUN_NAME,
+    OPT_ID,
+    OPT_NAME,
+    OPT_CPUS,
+    OPT_MEMORY,
+    OPT_TIME,
+    OPT_PARTITION,
+    OPT_GRES,
+    OPT_IMAGE,
+    OPT_WORKDIR,
+    OPT_ENV,
+    OPT_RETRIES,
+    OPT_RETRY_DELAY,
+    OPT_DRY_RUN,
+    OPT_WATCH,
+    OPT_INTERVAL,
 };
 
 static const struct option TASK_OPTIONS[] = {
@@ -340,15 +356,13 @@ static int parse_number_flag(cli_ctx *c, task_opts *o, int opt, const char *valu
     case OPT_RETRY_DELAY:
         if ((rc = cli_parse_seconds(c, "--retry-delay", value, true, &secs)) != 0)
             return rc;
-        json_object_set_new(o->fields, "retry_delay", secs == floor(secs)
-                                                          ? json_integer((json_int_t)secs)
-                                                          : json_real(secs));
+        json_object_set_new(o->fields, "retry_delay",
+                            secs == floor(secs) ? json_integer((json_int_t)secs) : json_real(secs));
         return CLI_CONTINUE;
     case OPT_INTERVAL:
         rc = cli_parse_seconds(c, "--interval", value, false, &o->interval);
         return rc ? rc : CLI_CONTINUE;
-    default:
-        return NOT_A_NUMBER_FLAG;
+    default: return NOT_A_NUMBER_FLAG;
     }
 }
 
@@ -378,8 +392,7 @@ static int task_flag(cli_ctx *c, task_opts *o, int opt, char **argv)
 /* Exactly one source of the base task. */
 static int check_sources(cli_ctx *c, const task_opts *o, int npositional)
 {
-    int n = (npositional > 0) + (o->from_file != NULL) + o->from_stdin +
-            (o->inline_script != NULL);
+    int n = (npositional > 0) + (o->from_file != NULL) + o->from_stdin + (o->inline_script != NULL);
     if (n > 1)
         return cli_usage_error(c, "Specify exactly one of: positional command, --from-stdin, "
                                   "--from-file, --inline-script");
@@ -409,8 +422,8 @@ static int submit(cli_ctx *c, const task_opts *o, json_t *task)
     if (rc != 0)
         return rc;
     const char *id = json_string_value(json_object_get(task, "id"));
-    char *run_name = o->run_name ? xstrdup(o->run_name)
-                                 : xasprintf("_adhoc/%s", id ? id : TASK_DEFAULT_ID);
+    char *run_name =
+        o->run_name ? xstrdup(o->run_name) : xasprintf("_adhoc/%s", id ? id : TASK_DEFAULT_ID);
     if (o->watch) /* become the engine first, so this process drives the run */
         client_engine_acquire(c->client);
     json_t *doc = json_pack("{s:[O]}", "tasks", task);

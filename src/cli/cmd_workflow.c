@@ -17,7 +17,8 @@ static void print_workflow_table(json_t *workflows)
     sbuf b = SBUF_INIT;
     size_t i;
     json_t *wf;
-    json_array_foreach(workflows, i, wf) {
+    json_array_foreach(workflows, i, wf)
+    {
         sbuf_reset(&b);
         out_cell(&b, out_str(wf, "name"), 24, false);
         sbuf_putc(&b, ' ');
@@ -63,7 +64,8 @@ static void append_deps(sbuf *b, json_t *task)
     }
     size_t i;
     json_t *d;
-    json_array_foreach(deps, i, d) {
+    json_array_foreach(deps, i, d)
+    {
         if (i)
             sbuf_puts(b, ",");
         out_cell(b, json_string_value(d), 0, false);
@@ -118,7 +120,8 @@ static void print_workflow_view(json_t *view, bool scripts)
     if (scripts) {
         size_t i;
         json_t *s;
-        json_array_foreach(json_object_get(view, "scripts"), i, s) {
+        json_array_foreach(json_object_get(view, "scripts"), i, s)
+        {
             sbuf_reset(&b);
             sbuf_puts(&b, "\n--- script for ");
             out_cell(&b, out_str(s, "task_id"), 0, false);
@@ -133,12 +136,14 @@ static void print_workflow_view(json_t *view, bool scripts)
 
 int cmd_workflow_view(cli_ctx *c, int argc, char **argv)
 {
-    enum { OPT_BACKEND = OPT_FIRST_LEAF, OPT_SCRIPTS };
-    static const struct option opts[] = {
-        {"backend", required_argument, NULL, OPT_BACKEND},
-        {"scripts", no_argument, NULL, OPT_SCRIPTS},
-        CLI_COMMON_OPTIONS,
-        {0}};
+    enum {
+        OPT_BACKEND = OPT_FIRST_LEAF,
+        OPT_SCRIPTS
+    };
+    static const struct option opts[] = {{"backend", required_argument, NULL, OPT_BACKEND},
+                                         {"scripts", no_argument, NULL, OPT_SCRIPTS},
+                                         CLI_COMMON_OPTIONS,
+                                         {0}};
     const char *backend = NULL;
     bool scripts = false;
     int opt, rc;
@@ -167,13 +172,16 @@ int cmd_workflow_view(cli_ctx *c, int argc, char **argv)
 
 int cmd_workflow_run(cli_ctx *c, int argc, char **argv)
 {
-    enum { OPT_BACKEND = OPT_FIRST_LEAF, OPT_WATCH, OPT_INTERVAL };
-    static const struct option opts[] = {
-        {"backend", required_argument, NULL, OPT_BACKEND},
-        {"watch", no_argument, NULL, OPT_WATCH},
-        {"interval", required_argument, NULL, OPT_INTERVAL},
-        CLI_COMMON_OPTIONS,
-        {0}};
+    enum {
+        OPT_BACKEND = OPT_FIRST_LEAF,
+        OPT_WATCH,
+        OPT_INTERVAL
+    };
+    static const struct option opts[] = {{"backend", required_argument, NULL, OPT_BACKEND},
+                                         {"watch", no_argument, NULL, OPT_WATCH},
+                                         {"interval", required_argument, NULL, OPT_INTERVAL},
+                                         CLI_COMMON_OPTIONS,
+                                         {0}};
     const char *backend = NULL;
     bool watch = false;
     double interval = WATCH_DEFAULT_INTERVAL_MS / 1000.0;

@@ -114,12 +114,13 @@ void out_run_table(json_t *runs)
         puts("No runs found.");
         return;
     }
-    printf("%-10s %-10s %-10s %-28s %-14s %s\n", "ID", "STATUS", "PROGRESS", "WORKFLOW",
-           "BACKEND", "CREATED");
+    printf("%-10s %-10s %-10s %-28s %-14s %s\n", "ID", "STATUS", "PROGRESS", "WORKFLOW", "BACKEND",
+           "CREATED");
     sbuf b = SBUF_INIT;
     size_t i;
     json_t *run;
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         char progress[48];
         snprintf(progress, sizeof progress, "%lld/%lld", out_int(run, "completed_count", 0),
                  out_int(run, "task_count", 0));
@@ -146,7 +147,8 @@ bool out_items_have_error(json_t *items)
 {
     size_t i;
     json_t *item;
-    json_array_foreach(items, i, item) {
+    json_array_foreach(items, i, item)
+    {
         const char *err = out_str(item, "error");
         if (err && *err)
             return true;
@@ -254,7 +256,8 @@ void out_run_view(json_t *detail)
         out_line(stdout, sbuf_cstr(&b), 0);
         size_t i;
         json_t *item;
-        json_array_foreach(items, i, item) {
+        json_array_foreach(items, i, item)
+        {
             sbuf_reset(&b);
             out_task_row(&b, item);
             out_line(stdout, sbuf_cstr(&b), 0);
@@ -332,7 +335,8 @@ void out_backend_table(json_t *backends)
     sbuf b = SBUF_INIT;
     size_t i;
     json_t *be;
-    json_array_foreach(backends, i, be) {
+    json_array_foreach(backends, i, be)
+    {
         json_t *mc = json_object_get(be, "max_concurrent");
         char max[24] = "-";
         if (json_is_integer(mc))

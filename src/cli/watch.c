@@ -12,7 +12,11 @@
 #include "util/sbuf.h"
 #include "util/timeutil.h"
 
-typedef enum { WATCH_LIVE, WATCH_LINES, WATCH_JSONL } watch_mode;
+typedef enum {
+    WATCH_LIVE,
+    WATCH_LINES,
+    WATCH_JSONL
+} watch_mode;
 
 typedef struct watch_state {
     watch_mode mode;
@@ -45,9 +49,9 @@ static void terminal_size(int *rows, int *cols)
 /* --- the live block ------------------------------------------------------ */
 
 typedef struct row_key {
-    int group;        /* 0 active, 1 failed, 2 completed, 3 waiting */
-    int64_t when;     /* started_at (active) or finished_at (ended) */
-    size_t index;     /* original order breaks ties */
+    int group;    /* 0 active, 1 failed, 2 completed, 3 waiting */
+    int64_t when; /* started_at (active) or finished_at (ended) */
+    size_t index; /* original order breaks ties */
 } row_key;
 
 static int64_t item_time(json_t *item, const char *key)
@@ -96,8 +100,8 @@ static void format_elapsed(char *buf, size_t size, json_t *detail)
     if (!end)
         end = time_now_us();
     int64_t secs = start && end > start ? (end - start) / 1000000 : 0;
-    snprintf(buf, size, "%lld:%02lld:%02lld", (long long)(secs / 3600),
-             (long long)(secs / 60 % 60), (long long)(secs % 60));
+    snprintf(buf, size, "%lld:%02lld:%02lld", (long long)(secs / 3600), (long long)(secs / 60 % 60),
+             (long long)(secs % 60));
 }
 
 static void live_header(sbuf *b, json_t *detail)
@@ -227,7 +231,8 @@ static int print_new_events(cli_ctx *c, watch_state *st, const char *run_id, sh_
         json_t *events = json_object_get(out, "events");
         size_t i;
         json_t *ev;
-        json_array_foreach(events, i, ev) {
+        json_array_foreach(events, i, ev)
+        {
             if (st->mode == WATCH_JSONL)
                 out_json(ev, true);
             else
@@ -322,8 +327,10 @@ int watch_run(cli_ctx *c, const char *run_id, int interval_ms, char *final_statu
     }
     client_engine_release(c->client);
     if (cli_interrupted()) {
-        fprintf(stderr, "\nInterrupted. Run %s continues in the background "
-                        "(scripthut run cancel %s stops it).\n", run_id, run_id);
+        fprintf(stderr,
+                "\nInterrupted. Run %s continues in the background "
+                "(scripthut run cancel %s stops it).\n",
+                run_id, run_id);
         rc = cli_interrupt_exit_code();
     }
     return rc;

@@ -40,8 +40,8 @@ static const char *auth_value(const char *flag, json_t *config, const char *env,
     const char *v = getenv(env);
     if (v && *v)
         return v;
-    return json_string_value(json_object_get(json_object_get(settings_of(config), "cli_auth"),
-                                             key));
+    return json_string_value(
+        json_object_get(json_object_get(settings_of(config), "cli_auth"), key));
 }
 
 /* Server mode: the client's own config is loaded for its settings (auth)
@@ -58,12 +58,11 @@ static int open_server_mode(cli_client *cl, const client_options *o, const char 
     json_t *cfg = cl->config;
     remote_auth auth = {
         .token = auth_value(o->token, cfg, "SCRIPTHUT_API_TOKEN", "token"),
-        .cf_client_id =
-            auth_value(o->cf_client_id, cfg, "SCRIPTHUT_CF_CLIENT_ID", "cf_client_id"),
-        .cf_client_secret = auth_value(o->cf_client_secret, cfg, "SCRIPTHUT_CF_CLIENT_SECRET",
-                                       "cf_client_secret"),
-        .cf_access_token = auth_value(o->cf_access_token, cfg, "SCRIPTHUT_CF_ACCESS_TOKEN",
-                                      "cf_access_token"),
+        .cf_client_id = auth_value(o->cf_client_id, cfg, "SCRIPTHUT_CF_CLIENT_ID", "cf_client_id"),
+        .cf_client_secret =
+            auth_value(o->cf_client_secret, cfg, "SCRIPTHUT_CF_CLIENT_SECRET", "cf_client_secret"),
+        .cf_access_token =
+            auth_value(o->cf_access_token, cfg, "SCRIPTHUT_CF_ACCESS_TOKEN", "cf_access_token"),
     };
     cl->rm = remote_new(url, &auth, e);
     if (!cl->rm)
@@ -138,9 +137,18 @@ void client_close(cli_client *cl)
     free(cl);
 }
 
-const char *client_server(const cli_client *cl) { return cl->server; }
-const char *client_server_source(const cli_client *cl) { return cl->source; }
-struct svc *client_local_service(cli_client *cl) { return cl->local; }
+const char *client_server(const cli_client *cl)
+{
+    return cl->server;
+}
+const char *client_server_source(const cli_client *cl)
+{
+    return cl->source;
+}
+struct svc *client_local_service(cli_client *cl)
+{
+    return cl->local;
+}
 
 int client_health(cli_client *cl, json_t **out, sh_err *e)
 {
@@ -158,8 +166,8 @@ int client_submit(cli_client *cl, const char *run_name, const char *backend, jso
     return svc_submit(cl->local, run_name, backend, doc, 0, summary, e);
 }
 
-int client_workflow_run(cli_client *cl, const char *name, const char *backend,
-                        json_t **summary, sh_err *e)
+int client_workflow_run(cli_client *cl, const char *name, const char *backend, json_t **summary,
+                        sh_err *e)
 {
     if (cl->rm)
         return sm_workflow_run(cl, name, backend, summary, e);
@@ -217,8 +225,7 @@ int client_run_delete(cli_client *cl, const char *run_id, sh_err *e)
     return svc_run_delete(cl->local, run_id, e);
 }
 
-int client_run_events(cli_client *cl, const char *run_id, long long after, json_t **out,
-                      sh_err *e)
+int client_run_events(cli_client *cl, const char *run_id, long long after, json_t **out, sh_err *e)
 {
     if (cl->rm)
         return sm_run_events(cl, run_id, after, out, e);

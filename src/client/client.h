@@ -25,18 +25,18 @@ struct svc;
  * (SCRIPTHUT_API_TOKEN, SCRIPTHUT_CF_CLIENT_ID, SCRIPTHUT_CF_CLIENT_SECRET,
  * SCRIPTHUT_CF_ACCESS_TOKEN), which wins over settings.cli_auth. */
 typedef struct client_options {
-    const char *config_path;     /* --config, or NULL for discovery */
-    const char *server;          /* --server */
-    const char *token;           /* --token: bearer token */
-    const char *cf_client_id;    /* --cf-client-id: Cloudflare Access service token */
-    const char *cf_client_secret;/* --cf-client-secret */
-    const char *cf_access_token; /* --cf-access-token: a user's Access JWT */
+    const char *config_path;      /* --config, or NULL for discovery */
+    const char *server;           /* --server */
+    const char *token;            /* --token: bearer token */
+    const char *cf_client_id;     /* --cf-client-id: Cloudflare Access service token */
+    const char *cf_client_secret; /* --cf-client-secret */
+    const char *cf_access_token;  /* --cf-access-token: a user's Access JWT */
 } client_options;
 
 /* Resolves the transport and connects (local: loads the config and opens the
  * store). */
 int client_open(const client_options *opts, cli_client **out, sh_err *e);
-void client_close(cli_client *cl);  /* releases the engine if held */
+void client_close(cli_client *cl); /* releases the engine if held */
 
 /* "local" or the server URL, and where the choice came from
  * ("--server", "SCRIPTHUT_SERVER", "settings.cli_server", "default"). */
@@ -47,8 +47,8 @@ struct svc *client_local_service(cli_client *cl);
 
 int client_submit(cli_client *cl, const char *run_name, const char *backend, json_t *doc,
                   json_t **summary, sh_err *e);
-int client_workflow_run(cli_client *cl, const char *name, const char *backend,
-                        json_t **summary, sh_err *e);
+int client_workflow_run(cli_client *cl, const char *name, const char *backend, json_t **summary,
+                        sh_err *e);
 int client_workflow_list(cli_client *cl, json_t **out, sh_err *e);
 int client_workflow_view(cli_client *cl, const char *name, const char *backend, json_t **out,
                          sh_err *e);
@@ -58,8 +58,7 @@ int client_run_cancel(cli_client *cl, const char *run_id, json_t **summary, sh_e
 int client_run_rerun(cli_client *cl, const char *run_id, bool failed_only, json_t **summary,
                      sh_err *e);
 int client_run_delete(cli_client *cl, const char *run_id, sh_err *e);
-int client_run_events(cli_client *cl, const char *run_id, long long after, json_t **out,
-                      sh_err *e);
+int client_run_events(cli_client *cl, const char *run_id, long long after, json_t **out, sh_err *e);
 int client_task_log(cli_client *cl, const char *run_id, const char *task_id, bool error_log,
                     long tail_lines, char **content, sh_err *e);
 int client_backend_list(cli_client *cl, json_t **out, sh_err *e);

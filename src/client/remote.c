@@ -24,10 +24,12 @@ struct remote {
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
-static struct curl_slist *add_header(struct curl_slist *list, const char *name,
-                                     const char *value)
+static struct curl_slist *add_header(struct curl_slist *list, const char *name, const char *value)
 {
     if (!value || !*value)
         return list;

@@ -14,10 +14,10 @@
 typedef struct remote remote;
 
 typedef struct remote_auth {
-    const char *token;            /* Authorization: Bearer */
-    const char *cf_client_id;     /* Cloudflare Access service token */
+    const char *token;        /* Authorization: Bearer */
+    const char *cf_client_id; /* Cloudflare Access service token */
     const char *cf_client_secret;
-    const char *cf_access_token;  /* cf-access-token (from `cloudflared access token`) */
+    const char *cf_access_token; /* cf-access-token (from `cloudflared access token`) */
 } remote_auth;
 
 /* url: "http[s]://host[:port][/prefix]" (a trailing "/api/v1" is accepted).

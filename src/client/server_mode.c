@@ -11,8 +11,7 @@
 #include "util/sbuf.h"
 
 /* A request path with escaped segments: seg may be NULL to stop early. */
-static char *path3(const char *a, const char *seg1, const char *b, const char *seg2,
-                   const char *c)
+static char *path3(const char *a, const char *seg1, const char *b, const char *seg2, const char *c)
 {
     sbuf p = SBUF_INIT;
     sbuf_puts(&p, a);
@@ -50,8 +49,8 @@ static int get(cli_client *cl, char *path, json_t **out, sh_err *e)
     return rc;
 }
 
-static int send_json(cli_client *cl, const char *method, char *path, json_t *body,
-                     json_t **out, sh_err *e)
+static int send_json(cli_client *cl, const char *method, char *path, json_t *body, json_t **out,
+                     sh_err *e)
 {
     int rc = remote_call(cl->rm, method, path, body, out, e);
     free(path);
@@ -88,7 +87,8 @@ static json_t *local_workflow(cli_client *cl, const char *name)
 {
     size_t i;
     json_t *wf;
-    json_array_foreach(json_object_get(cl->config, "workflows"), i, wf) {
+    json_array_foreach(json_object_get(cl->config, "workflows"), i, wf)
+    {
         const char *n = json_string_value(json_object_get(wf, "name"));
         if (n && !strcmp(n, name))
             return wf;
@@ -110,7 +110,8 @@ static bool own_config_defines(cli_client *cl, const char *list, const char *nam
 {
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(cl->config, list), i, v) {
+    json_array_foreach(json_object_get(cl->config, list), i, v)
+    {
         const char *n = json_string_value(json_object_get(v, "name"));
         if (n && !strcmp(n, name))
             return true;
@@ -145,8 +146,8 @@ static int run_client_workflow(cli_client *cl, json_t *wf, const char *name, con
     json_t *mc = json_object_get(wf, "max_concurrent");
     if (json_is_integer(mc))
         json_object_set(body, "max_concurrent", mc);
-    int rc = send_json(cl, "POST", path3("/workflows/", name, "/run", NULL, NULL), body,
-                       summary, e);
+    int rc =
+        send_json(cl, "POST", path3("/workflows/", name, "/run", NULL, NULL), body, summary, e);
     json_decref(body);
     json_decref(doc);
     return rc;
@@ -175,8 +176,7 @@ int sm_workflow_list(cli_client *cl, json_t **out, sh_err *e)
     return get(cl, xstrdup("/workflows"), out, e);
 }
 
-int sm_workflow_view(cli_client *cl, const char *name, const char *backend, json_t **out,
-                     sh_err *e)
+int sm_workflow_view(cli_client *cl, const char *name, const char *backend, json_t **out, sh_err *e)
 {
     sbuf p = SBUF_INIT;
     char *base = path3("/workflows/", name, NULL, NULL, NULL);
@@ -226,8 +226,7 @@ int sm_run_cancel(cli_client *cl, const char *run_id, int wait_ms, json_t **summ
     return rc;
 }
 
-int sm_run_rerun(cli_client *cl, const char *run_id, bool failed_only, json_t **summary,
-                 sh_err *e)
+int sm_run_rerun(cli_client *cl, const char *run_id, bool failed_only, json_t **summary, sh_err *e)
 {
     char *base = path3("/runs/", run_id, "/rerun", NULL, NULL);
     char *path = xasprintf("%s?failed_only=%s", base, failed_only ? "true" : "false");
@@ -287,8 +286,7 @@ int sm_stack_list(cli_client *cl, json_t **out, sh_err *e)
     return get(cl, xstrdup("/stacks"), out, e);
 }
 
-int sm_stack_check(cli_client *cl, const char *name, const char *backend, json_t **out,
-                   sh_err *e)
+int sm_stack_check(cli_client *cl, const char *name, const char *backend, json_t **out, sh_err *e)
 {
     sbuf p = SBUF_INIT;
     char *base = name ? path3("/stacks/", name, "/check", NULL, NULL) : xstrdup("/stacks/check");
@@ -328,8 +326,7 @@ int sm_stack_install(cli_client *cl, const char *name, const char *backend, bool
     return rc;
 }
 
-int sm_stack_delete(cli_client *cl, const char *name, const char *backend, json_t **out,
-                    sh_err *e)
+int sm_stack_delete(cli_client *cl, const char *name, const char *backend, json_t **out, sh_err *e)
 {
     sbuf p = SBUF_INIT;
     char *base = path3("/stacks/", name, NULL, NULL, NULL);

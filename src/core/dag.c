@@ -177,8 +177,8 @@ static void keep_first_occurrences(expansion *x, size_t from, uint32_t *seen, ui
     x->count = w;
 }
 
-static int expand_task(const task_def *tasks, size_t i, const strmap *ids, matcher *m,
-                       expansion *x, uint32_t *seen, literal_problem *problem, sh_err *e)
+static int expand_task(const task_def *tasks, size_t i, const strmap *ids, matcher *m, expansion *x,
+                       uint32_t *seen, literal_problem *problem, sh_err *e)
 {
     const task_def *t = &tasks[i];
     size_t from = x->count;
@@ -232,7 +232,11 @@ static int expand_all(const task_def *tasks, size_t n, size_t n_existing, const 
 
 /* ---- cycles ------------------------------------------------------------- */
 
-enum { WHITE = 0, GREY, BLACK };
+enum {
+    WHITE = 0,
+    GREY,
+    BLACK
+};
 
 typedef struct dfs_frame {
     uint32_t node;

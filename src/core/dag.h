@@ -27,7 +27,7 @@ int dag_expand_and_validate(task_def *tasks, size_t n, size_t n_existing, sh_err
  * idx[off[i] .. off[i+1]).  Built from validated tasks. */
 typedef struct dag_index {
     size_t n;
-    uint32_t *off;  /* n + 1 entries */
+    uint32_t *off; /* n + 1 entries */
     uint32_t *idx;
 } dag_index;
 

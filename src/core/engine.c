@@ -215,8 +215,8 @@ static void prune(engine *en)
     en->last_prune_us = now;
     sh_err e = SH_ERR_INIT;
     json_t *ids = NULL;
-    if (store_expired_runs(en->st, now - (int64_t)en->retention_days * 86400 * 1000000, &ids,
-                           &e) < 0) {
+    if (store_expired_runs(en->st, now - (int64_t)en->retention_days * 86400 * 1000000, &ids, &e) <
+        0) {
         log_warn("pruning old runs: %s", e.msg);
         return;
     }
@@ -290,8 +290,8 @@ int engine_tick(engine *en, sh_err *e)
         rc = eng_flush_all(en, e);
     if (rc == 0)
         rc = store_commit(en->st, e);
-    log_debug("tick: observe %lld ms, submit %lld ms, flush+commit %lld ms",
-              (long long)(t1 - t0), (long long)(t2 - t1), (long long)(time_monotonic_ms() - t2));
+    log_debug("tick: observe %lld ms, submit %lld ms, flush+commit %lld ms", (long long)(t1 - t0),
+              (long long)(t2 - t1), (long long)(time_monotonic_ms() - t2));
     if (rc < 0) {
         store_rollback(en->st);
         store_release(en->st);

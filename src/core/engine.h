@@ -24,8 +24,8 @@ typedef struct engine engine;
 
 typedef struct engine_opts {
     const char *data_dir;
-    double poll_interval;   /* seconds between scheduler queries (>= 1) */
-    int retention_days;     /* 0: keep finished runs forever */
+    double poll_interval; /* seconds between scheduler queries (>= 1) */
+    int retention_days;   /* 0: keep finished runs forever */
 } engine_opts;
 
 engine *engine_new(store *st, struct host *h, const engine_opts *o, sh_err *e);

@@ -146,4 +146,3 @@ int eng_append_generated(engine *en, erun *r, size_t gen, char **why, sh_err *e)
     r->touched = true;
     return insert_generated(en, r, first, gen, e);
 }
-

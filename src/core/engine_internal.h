@@ -35,7 +35,7 @@ typedef struct etask {
     int exit_code;
     bool has_exit;
     int generated_by;
-    uint32_t unmet;    /* deps not yet completed */
+    uint32_t unmet; /* deps not yet completed */
     bool dirty;
 } etask;
 
@@ -48,10 +48,10 @@ typedef struct erun {
     etask *t;
     size_t n, cap;
     dag_index dag;
-    uint32_t *roff, *ridx;          /* reverse deps: dependents of i */
-    const uint32_t **depp;          /* for run_status_derive */
+    uint32_t *roff, *ridx; /* reverse deps: dependents of i */
+    const uint32_t **depp; /* for run_status_derive */
     uint32_t *ndep;
-    uint32_t *dirty;                /* tasks to write at the next flush, in change order */
+    uint32_t *dirty; /* tasks to write at the next flush, in change order */
     size_t ndirty, capdirty;
     size_t active;
     size_t scan_from;
@@ -59,18 +59,18 @@ typedef struct erun {
     struct ebackend *be;
     bool touched, context_dirty;
     bool log_dir_made;
-    bool needs_reconcile;   /* tasks left `submitting` by an interrupted submission */
+    bool needs_reconcile; /* tasks left `submitting` by an interrupted submission */
 } erun;
 
 typedef struct ebackend {
     char *name;
     backend *b;
-    int cap;          /* max_concurrent */
-    int max_cpus;     /* 0: not counted */
+    int cap;      /* max_concurrent */
+    int max_cpus; /* 0: not counted */
     size_t active;
     int active_cpus;
     bool local;
-    char *snapshot;   /* the last snapshot written (engine_poll.c, core/backend_snapshot.h) */
+    char *snapshot; /* the last snapshot written (engine_poll.c, core/backend_snapshot.h) */
 } ebackend;
 
 struct engine {
@@ -83,7 +83,7 @@ struct engine {
     size_t nruns, caprun;
     ebackend **bes;
     size_t nbes;
-    size_t rr;                /* where the next round-robin turn starts */
+    size_t rr; /* where the next round-robin turn starts */
     int64_t last_poll_ms;
     int64_t last_prune_us;
     int fifo_fd;
@@ -103,7 +103,8 @@ void eng_bind_opt_time(sqlite3_stmt *s, int i, int64_t v);
 int eng_flush_task(engine *en, erun *r, size_t i, sh_err *e);
 int eng_save_attempt(engine *en, erun *r, size_t i, task_state attempt_state, sh_err *e);
 int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *detail, sh_err *e);
-int eng_finish_task(engine *en, erun *r, size_t i, task_state to, const char *error, const char *detail, sh_err *e);
+int eng_finish_task(engine *en, erun *r, size_t i, task_state to, const char *error,
+                    const char *detail, sh_err *e);
 int eng_sync_runs(engine *en, sh_err *e);
 int eng_reconcile_submitting(engine *en, erun *r, sh_err *e);
 int eng_cancel_run(engine *en, erun *r, sh_err *e);

@@ -106,8 +106,8 @@ static int load_tasks(engine *en, erun *r, sh_err *e)
         t->sched_state = col_dup(s, 12);
         t->out_path = col_dup(s, 13);
         t->err_path = col_dup(s, 14);
-        t->generated_by = sqlite3_column_type(s, 15) == SQLITE_NULL ? -1
-                                                                    : sqlite3_column_int(s, 15);
+        t->generated_by =
+            sqlite3_column_type(s, 15) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 15);
     }
     if (rc != SQLITE_DONE)
         return sh_err_set(e, SH_EINTERNAL, "store: loading tasks of run %s: %s", r->id,
@@ -192,8 +192,10 @@ int eng_reconcile_submitting(engine *en, erun *r, sh_err *e)
             t->attempt--;
             eng_set_str(&t->tag, NULL);
             t->submitted_at = 0;
-            if (eng_transition(en, r, i, TS_PENDING, "not found at the backend after restart; "
-                                                 "will submit again", e) < 0)
+            if (eng_transition(en, r, i, TS_PENDING,
+                               "not found at the backend after restart; "
+                               "will submit again",
+                               e) < 0)
                 return -1;
         }
     }
@@ -203,8 +205,7 @@ int eng_reconcile_submitting(engine *en, erun *r, sh_err *e)
 static const char SQL_FAIL_RUN_TASKS[] =
     "UPDATE tasks SET state='failed', error=?2, finished_at=?3 WHERE run_id=?1"
     " AND state NOT IN ('completed', 'failed', 'dep_failed', 'cancelled')";
-static const char SQL_FAIL_RUN[] =
-    "UPDATE runs SET status='failed', finished_at=?2 WHERE id=?1";
+static const char SQL_FAIL_RUN[] = "UPDATE runs SET status='failed', finished_at=?2 WHERE id=?1";
 
 static int fail_unloadable_run(engine *en, const char *id, const char *why, sh_err *e)
 {
@@ -302,4 +303,3 @@ int eng_cancel_run(engine *en, erun *r, sh_err *e)
     r->cancel_done = !any_left;
     return 0;
 }
-

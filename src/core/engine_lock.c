@@ -97,15 +97,16 @@ static const char *self_exe(void)
     return over && *over ? over : "/proc/self/exe";
 }
 
-int engine_spawn_detached(const char *data_dir, double poll_interval, int retention_days,
-                          sh_err *e)
+int engine_spawn_detached(const char *data_dir, double poll_interval, int retention_days, sh_err *e)
 {
     char *log_path = data_path(data_dir, "engine.log");
     char interval[32], retention[32];
     snprintf(interval, sizeof interval, "%g", poll_interval);
     snprintf(retention, sizeof retention, "%d", retention_days);
-    char *argv[] = {"scripthut", "daemon", "run", "--data-dir", (char *)data_dir,
-                    "--poll-interval", interval, "--retention-days", retention, NULL};
+    char *argv[] = {"scripthut",  "daemon",           "run",
+                    "--data-dir", (char *)data_dir,   "--poll-interval",
+                    interval,     "--retention-days", retention,
+                    NULL};
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
@@ -115,8 +116,8 @@ int engine_spawn_detached(const char *data_dir, double poll_interval, int retent
     posix_spawnattr_init(&attr);
     /* Its own session: the detached engine must not die with the caller's
      * terminal (Ctrl-C, hang-up). */
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);

@@ -30,8 +30,8 @@ static int apply_finished(engine *en, erun *r, size_t i, const job_status *js, s
     t->exit_code = js->exit_code;
     eng_set_str(&t->sched_state, js->scheduler_state[0] ? js->scheduler_state : NULL);
     if (js->success) {
-        if (eng_finish_task(en, r, i, TS_COMPLETED, NULL, js->reason[0] ? js->reason : "exit code 0",
-                        e) < 0)
+        if (eng_finish_task(en, r, i, TS_COMPLETED, NULL,
+                            js->reason[0] ? js->reason : "exit code 0", e) < 0)
             return -1;
         if (t->def.generates_source) {
             char *why = NULL;
@@ -75,8 +75,7 @@ static int apply_status(engine *en, erun *r, size_t i, const job_status *js, sh_
 {
     etask *t = &r->t[i];
     switch (js->phase) {
-    case JOB_UNKNOWN:
-        return 0;
+    case JOB_UNKNOWN: return 0;
     case JOB_QUEUED:
         return t->state == TS_SUBMITTED ? eng_transition(en, r, i, TS_QUEUED, NULL, e) : 0;
     case JOB_RUNNING:
@@ -84,11 +83,11 @@ static int apply_status(engine *en, erun *r, size_t i, const job_status *js, sh_
             return 0;
         t->started_at = js->started_us ? js->started_us : time_now_us();
         return eng_transition(en, r, i, TS_RUNNING, NULL, e);
-    case JOB_FINISHED:
-        return apply_finished(en, r, i, js, e);
+    case JOB_FINISHED: return apply_finished(en, r, i, js, e);
     case JOB_LOST:
         t->has_exit = false;
-        return eng_finish_task(en, r, i, TS_FAILED, js->reason[0] ? js->reason : "job lost", NULL, e);
+        return eng_finish_task(en, r, i, TS_FAILED, js->reason[0] ? js->reason : "job lost", NULL,
+                               e);
     }
     return 0;
 }
@@ -177,7 +176,6 @@ bool eng_task_ready(const etask *t, int64_t now)
 {
     return t->state == TS_PENDING && t->unmet == 0 && t->retry_at <= now;
 }
-
 
 /* --- snapshots for `backend list/status` ------------------------------------------ */
 

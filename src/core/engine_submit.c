@@ -176,8 +176,8 @@ static int64_t parse_limit(const char *limit)
     return secs;
 }
 
-static int submit_picks(engine *en, ebackend *eb, pick *picks, size_t n,
-                        const host_job_result *res, sh_err *e)
+static int submit_picks(engine *en, ebackend *eb, pick *picks, size_t n, const host_job_result *res,
+                        sh_err *e)
 {
     job_spec *specs = xcalloc(n ? n : 1, sizeof *specs);
     size_t *which = xmalloc((n ? n : 1) * sizeof *which);
@@ -228,8 +228,8 @@ static int submit_picks(engine *en, ebackend *eb, pick *picks, size_t n,
             /* The backend could not be reached or answered mid-way: the job
              * may or may not be queued.  Keep the task `submitting`; later
              * ticks ask the backend by tag (adopt it, or submit it again). */
-            log_warn("run %s task %s: submission interrupted (%s); will reconcile by tag %s",
-                     r->id, t->def.id, errs[j].msg, t->tag);
+            log_warn("run %s task %s: submission interrupted (%s); will reconcile by tag %s", r->id,
+                     t->def.id, errs[j].msg, t->tag);
             r->needs_reconcile = true;
         } else {
             char *err = xasprintf("submission failed: %s", errs[j].msg);

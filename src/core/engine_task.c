@@ -92,15 +92,14 @@ int eng_save_attempt(engine *en, erun *r, size_t i, task_state attempt_state, sh
     eng_bind_opt_text(s, 12, t->out_path);
     eng_bind_opt_text(s, 13, t->err_path);
     if (sqlite3_step(s) != SQLITE_DONE)
-        return sh_err_set(e, SH_EINTERNAL, "store: recording attempt %d of task %s: %s",
-                          t->attempt, t->def.id, sqlite3_errmsg(store_db(en->st)));
+        return sh_err_set(e, SH_EINTERNAL, "store: recording attempt %d of task %s: %s", t->attempt,
+                          t->def.id, sqlite3_errmsg(store_db(en->st)));
     return 0;
 }
 
 /* Every state change goes through here: the task, its dependents' counters
  * and an event in the tick's transaction. */
-int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *detail,
-                      sh_err *e)
+int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *detail, sh_err *e)
 {
     etask *t = &r->t[i];
     task_state from = t->state;
@@ -152,7 +151,7 @@ int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *det
 
 /* Ends the current attempt in a terminal (or retry) state. */
 int eng_finish_task(engine *en, erun *r, size_t i, task_state to, const char *error,
-                       const char *detail, sh_err *e)
+                    const char *detail, sh_err *e)
 {
     etask *t = &r->t[i];
     int64_t now = time_now_us();
@@ -165,4 +164,3 @@ int eng_finish_task(engine *en, erun *r, size_t i, task_state to, const char *er
         return -1;
     return eng_transition(en, r, i, to, detail ? detail : error, e);
 }
-

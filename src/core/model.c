@@ -24,15 +24,15 @@
 /* ---- task and run states ------------------------------------------------ */
 
 static const char *const task_state_names[TS__COUNT] = {
-    [TS_PENDING] = "pending",     [TS_SUBMITTING] = "submitting", [TS_SUBMITTED] = "submitted",
-    [TS_QUEUED] = "queued",       [TS_RUNNING] = "running",       [TS_COMPLETED] = "completed",
-    [TS_FAILED] = "failed",       [TS_DEP_FAILED] = "dep_failed", [TS_CANCELLED] = "cancelled",
+    [TS_PENDING] = "pending", [TS_SUBMITTING] = "submitting", [TS_SUBMITTED] = "submitted",
+    [TS_QUEUED] = "queued",   [TS_RUNNING] = "running",       [TS_COMPLETED] = "completed",
+    [TS_FAILED] = "failed",   [TS_DEP_FAILED] = "dep_failed", [TS_CANCELLED] = "cancelled",
 };
 
 #define RS__COUNT (RS_CANCELLED + 1)
 static const char *const run_status_names[RS__COUNT] = {
-    [RS_PENDING] = "pending",     [RS_RUNNING] = "running", [RS_COMPLETED] = "completed",
-    [RS_FAILED] = "failed",       [RS_CANCELLED] = "cancelled",
+    [RS_PENDING] = "pending", [RS_RUNNING] = "running",     [RS_COMPLETED] = "completed",
+    [RS_FAILED] = "failed",   [RS_CANCELLED] = "cancelled",
 };
 
 static int parse_name(const char *const *names, int count, const char *name)
@@ -145,8 +145,8 @@ run_status run_status_derive(size_t n, const task_state *states, const uint32_t 
     for (size_t i = 0; i < n; i++)
         if ((unsigned)states[i] < TS__COUNT)
             count[states[i]]++;
-    size_t active = count[TS_SUBMITTING] + count[TS_SUBMITTED] + count[TS_QUEUED] +
-                    count[TS_RUNNING];
+    size_t active =
+        count[TS_SUBMITTING] + count[TS_SUBMITTED] + count[TS_QUEUED] + count[TS_RUNNING];
     size_t failures = count[TS_FAILED] + count[TS_DEP_FAILED] + count[TS_CANCELLED];
     size_t completed = count[TS_COMPLETED];
 
@@ -197,7 +197,8 @@ typedef struct parse_ctx {
     sh_err *e;
 } parse_ctx;
 
-static int task_error(const parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int task_error(const parse_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int task_error(const parse_ctx *c, const char *fmt, ...)
 {
@@ -273,9 +274,7 @@ static bool is_string_array(const json_t *v)
         return false;
     size_t i;
     json_t *x;
-    json_array_foreach (v, i, x)
-        if (!json_is_string(x))
-            return false;
+    json_array_foreach(v, i, x) if (!json_is_string(x)) return false;
     return true;
 }
 
@@ -289,7 +288,8 @@ static int validate_rule_guard(const json_t *guard, const char *key, const char 
         return rule_type_error(e, where, index, key, "an object", guard);
     const char *name;
     json_t *v;
-    json_object_foreach ((json_t *)guard, name, v) {
+    json_object_foreach((json_t *)guard, name, v)
+    {
         if (json_is_string(v) || is_string_array(v))
             continue;
         char got[96];
@@ -312,16 +312,17 @@ static int validate_rule_vars(const json_t *vars, const char *key, const char *w
         return rule_type_error(e, where, index, key, "an object of strings", vars);
     const char *name;
     json_t *v;
-    json_object_foreach ((json_t *)vars, name, v) {
+    json_object_foreach((json_t *)vars, name, v)
+    {
         if (!is_env_var_name(name))
             return rule_error(e, where, index,
-                              "'%s' has '%s', which is not a valid environment variable name",
-                              key, name);
+                              "'%s' has '%s', which is not a valid environment variable name", key,
+                              name);
         if (!json_is_string(v)) {
             char got[96];
             json_describe(v, got, sizeof got);
-            return rule_error(e, where, index, "'%s' value for '%s' must be a string, got %s",
-                              key, name, got);
+            return rule_error(e, where, index, "'%s' value for '%s' must be a string, got %s", key,
+                              name, got);
         }
     }
     return 0;
@@ -337,7 +338,8 @@ static int validate_rule_names(const json_t *names, const char *key, const char 
         return rule_type_error(e, where, index, key, "a list of names", names);
     size_t i;
     json_t *v;
-    json_array_foreach (names, i, v) {
+    json_array_foreach(names, i, v)
+    {
         if (!json_is_string(v) || json_string_length(v) == 0)
             return rule_type_error(e, where, index, key, "a list of non-empty names", names);
     }
@@ -352,7 +354,8 @@ static int validate_rule(const json_t *rule, const char *where, size_t index, sh
         return rule_error(e, where, index, "both 'if' and its alias 'if_' given; use 'if'");
     const char *key;
     json_t *v;
-    json_object_foreach ((json_t *)rule, key, v) {
+    json_object_foreach((json_t *)rule, key, v)
+    {
         int rc;
         if (strcmp(key, "if") == 0 || strcmp(key, "if_") == 0)
             rc = validate_rule_guard(v, key, where, index, e);
@@ -386,9 +389,7 @@ int env_rules_validate(json_t *rules, const char *where, sh_err *e)
     }
     size_t i;
     json_t *rule;
-    json_array_foreach (rules, i, rule)
-        if (validate_rule(rule, where, i, e) < 0)
-            return -1;
+    json_array_foreach(rules, i, rule) if (validate_rule(rule, where, i, e) < 0) return -1;
     return 0;
 }
 
@@ -419,18 +420,16 @@ static json_t *env_rules_normalize(json_t *rules)
         return out;
     size_t i;
     json_t *rule;
-    json_array_foreach (rules, i, rule)
-        json_array_append_new(out, env_rule_normalize(rule));
+    json_array_foreach(rules, i, rule) json_array_append_new(out, env_rule_normalize(rule));
     return out;
 }
 
 /* ---- task fields -------------------------------------------------------- */
 
 static const char *const task_fields[] = {
-    "id",         "name",         "command",          "working_dir", "partition",
-    "cpus",       "memory",       "time_limit",       "deps",        "dependencies",
-    "generates_source",           "output_file",      "error_file",  "env",
-    "gres",       "image",        "retries",          "retry_delay",
+    "id",         "name",       "command", "working_dir",  "partition",        "cpus",
+    "memory",     "time_limit", "deps",    "dependencies", "generates_source", "output_file",
+    "error_file", "env",        "gres",    "image",        "retries",          "retry_delay",
 };
 #define N_TASK_FIELDS (sizeof task_fields / sizeof task_fields[0])
 
@@ -486,7 +485,8 @@ static int check_unknown_fields(const parse_ctx *c, json_t *obj)
 {
     const char *key;
     json_t *v;
-    json_object_foreach (obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         if (is_task_field(key))
             continue;
         const char *hint = closest_task_field(key);
@@ -532,8 +532,7 @@ static int field_optional_string(const parse_ctx *c, json_t *obj, const char *ke
 }
 
 /* An integer >= min; an integral real (2.0, from Lua arithmetic) is accepted. */
-static int field_int(const parse_ctx *c, json_t *obj, const char *key, int def, int min,
-                     int *out)
+static int field_int(const parse_ctx *c, json_t *obj, const char *key, int def, int min, int *out)
 {
     const char *expected = min > 0 ? "a positive integer" : "a non-negative integer";
     json_t *v = json_object_get(obj, key);
@@ -600,7 +599,8 @@ static int field_deps(const parse_ctx *c, json_t *obj, task_def *t)
         return type_error(c, key, "a list of task ids", v);
     size_t i;
     json_t *d;
-    json_array_foreach (v, i, d) {
+    json_array_foreach(v, i, d)
+    {
         if (!json_is_string(d) || json_string_length(d) == 0) {
             char field[48];
             snprintf(field, sizeof field, "%s[%zu]", key, i);
@@ -609,8 +609,7 @@ static int field_deps(const parse_ctx *c, json_t *obj, task_def *t)
     }
     t->ndeps = json_array_size(v);
     t->deps = xcalloc(t->ndeps, sizeof *t->deps);
-    json_array_foreach (v, i, d)
-        t->deps[i] = xstrdup(json_string_value(d));
+    json_array_foreach(v, i, d) t->deps[i] = xstrdup(json_string_value(d));
     return 0;
 }
 
@@ -660,8 +659,8 @@ static int task_fields_parse(const parse_ctx *c, json_t *obj, task_def *t)
         field_string(c, obj, "working_dir", "~", &t->working_dir) < 0 ||
         field_optional_string(c, obj, "partition", &t->partition) < 0 ||
         field_int(c, obj, "cpus", 1, 1, &t->cpus) < 0 ||
-        field_string(c, obj, "memory", "4G", &t->memory) < 0 || field_time_limit(c, obj, &t->time_limit) < 0 ||
-        field_deps(c, obj, t) < 0 ||
+        field_string(c, obj, "memory", "4G", &t->memory) < 0 ||
+        field_time_limit(c, obj, &t->time_limit) < 0 || field_deps(c, obj, t) < 0 ||
         field_optional_string(c, obj, "generates_source", &t->generates_source) < 0 ||
         field_optional_string(c, obj, "output_file", &t->output_file) < 0 ||
         field_optional_string(c, obj, "error_file", &t->error_file) < 0 ||
@@ -684,7 +683,8 @@ int task_def_from_json(json_t *obj, const char *where, task_def *out, sh_err *e)
         return sh_err_set(e, SH_EINVAL, "a task must be a JSON object, got %s", got);
     }
     json_t *id = json_object_get(obj, "id");
-    if (json_is_string(id) && json_string_length(id) > 0 && !has_control_chars(json_string_value(id)))
+    if (json_is_string(id) && json_string_length(id) > 0 &&
+        !has_control_chars(json_string_value(id)))
         c.id = json_string_value(id);
     if (json_object_get(obj, "environment") || json_object_get(obj, "env_vars"))
         return task_error(&c, "legacy 'environment' / 'env_vars' fields are no longer supported. "
@@ -797,7 +797,8 @@ static int check_doc_keys(json_t *doc, const char *where, sh_err *e)
     static const char *const known[] = {"tasks", "env", "env_groups", "title", "description"};
     const char *key;
     json_t *v;
-    json_object_foreach (doc, key, v) {
+    json_object_foreach(doc, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             ok = ok || strcmp(key, known[i]) == 0;
@@ -825,7 +826,8 @@ static int parse_env_groups(json_t *groups, const char *where, json_t **out, sh_
     }
     const char *name;
     json_t *rules;
-    json_object_foreach (groups, name, rules) {
+    json_object_foreach(groups, name, rules)
+    {
         char group_where[512];
         snprintf(group_where, sizeof group_where, "%s%senv_groups.%s", where ? where : "",
                  where && *where ? ": " : "", name);
@@ -857,7 +859,8 @@ int workflow_doc_parse(json_t *doc, const char *where, task_def **tasks, size_t 
     }
 
     char env_where[512];
-    snprintf(env_where, sizeof env_where, "%s%senv", where ? where : "", where && *where ? ": " : "");
+    snprintf(env_where, sizeof env_where, "%s%senv", where ? where : "",
+             where && *where ? ": " : "");
     if (env_rules_validate(env, env_where, e) < 0)
         return -1;
     json_t *norm_groups;

@@ -16,10 +16,10 @@
 #include "util/err.h"
 
 typedef enum task_state {
-    TS_PENDING = 0,  /* waiting for deps, a slot, or a retry delay */
-    TS_SUBMITTING,   /* marked before the submit call; reconciled by tag after a crash */
-    TS_SUBMITTED,    /* the backend returned a job id */
-    TS_QUEUED,       /* seen waiting in the scheduler queue */
+    TS_PENDING = 0, /* waiting for deps, a slot, or a retry delay */
+    TS_SUBMITTING,  /* marked before the submit call; reconciled by tag after a crash */
+    TS_SUBMITTED,   /* the backend returned a job id */
+    TS_QUEUED,      /* seen waiting in the scheduler queue */
     TS_RUNNING,
     TS_COMPLETED,
     TS_FAILED,
@@ -31,8 +31,8 @@ typedef enum task_state {
 const char *task_state_name(task_state s);
 /* 0 on success, -1 for an unknown name. */
 int task_state_parse(const char *name, task_state *out);
-bool task_state_is_terminal(task_state s);   /* completed, failed, dep_failed, cancelled */
-bool task_state_is_active(task_state s);     /* submitting, submitted, queued, running: holds a slot */
+bool task_state_is_terminal(task_state s); /* completed, failed, dep_failed, cancelled */
+bool task_state_is_active(task_state s); /* submitting, submitted, queued, running: holds a slot */
 
 typedef enum run_status {
     RS_PENDING = 0,
@@ -50,23 +50,23 @@ bool run_status_is_terminal(run_status s);
  * optional strings are NULL when unset. */
 typedef struct task_def {
     char *id;
-    char *name;             /* defaults to id */
+    char *name; /* defaults to id */
     char *command;
-    char *working_dir;      /* default "~" */
-    char *partition;        /* NULL: not sent to the scheduler */
-    int cpus;               /* default 1, >= 1 */
-    char *memory;           /* default "4G" */
-    char *time_limit;       /* default "1:00:00"; "" or "0" = no limit */
-    char **deps;            /* after wildcard expansion: literal ids */
+    char *working_dir; /* default "~" */
+    char *partition;   /* NULL: not sent to the scheduler */
+    int cpus;          /* default 1, >= 1 */
+    char *memory;      /* default "4G" */
+    char *time_limit;  /* default "1:00:00"; "" or "0" = no limit */
+    char **deps;       /* after wildcard expansion: literal ids */
     size_t ndeps;
     char *generates_source;
     char *output_file;
     char *error_file;
-    json_t *env;            /* array of env rules (shape-checked), never NULL */
+    json_t *env; /* array of env rules (shape-checked), never NULL */
     char *gres;
     char *image;
-    int retries;            /* default 0 */
-    double retry_delay;     /* seconds, default 0 */
+    int retries;        /* default 0 */
+    double retry_delay; /* seconds, default 0 */
 } task_def;
 
 /* Validates one task object and fills *out.  `where` names the source for

@@ -24,8 +24,6 @@
 #include "util/sbuf.h"
 #include "util/timeutil.h"
 
-
-
 static const char *jstr(json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
@@ -72,8 +70,8 @@ fail:
     return -1;
 }
 
-int svc_open_engine_only(const char *data_dir, double poll_interval, int retention_days,
-                         svc **out, sh_err *e)
+int svc_open_engine_only(const char *data_dir, double poll_interval, int retention_days, svc **out,
+                         sh_err *e)
 {
     svc *s = xcalloc(1, sizeof *s);
     s->lock_fd = -1;
@@ -106,9 +104,18 @@ void svc_close(svc *s)
     free(s);
 }
 
-json_t *svc_config(svc *s) { return s->config; }
-struct host *svc_host(svc *s) { return s->host; }
-const char *svc_data_dir(svc *s) { return s->data_dir; }
+json_t *svc_config(svc *s)
+{
+    return s->config;
+}
+struct host *svc_host(svc *s)
+{
+    return s->host;
+}
+const char *svc_data_dir(svc *s)
+{
+    return s->data_dir;
+}
 
 /* Every public operation ends through here so no statement keeps a read
  * transaction open between calls. */
@@ -187,8 +194,8 @@ static json_t *run_context(svc *s, json_t *bcfg, json_t *doc_env, json_t *doc_gr
 
 /* --- submission --------------------------------------------------------------- */
 
-static int insert_with_new_id(svc *s, store_run_new *r, task_def *tasks, size_t n,
-                              const bool *keep, char **run_id, sh_err *e)
+static int insert_with_new_id(svc *s, store_run_new *r, task_def *tasks, size_t n, const bool *keep,
+                              char **run_id, sh_err *e)
 {
     char id[9];
     for (int attempt = 0; attempt < 5; attempt++) {
@@ -364,8 +371,8 @@ int svc_workflow_view(svc *s, const char *name, const char *backend_override, js
         char *errp = xasprintf("%s/logs/preview/%s.err", s->data_dir, enc);
         char *tag = xasprintf("sh-preview-%s-1", tasks[i].id);
         json_array_append_new(jobs, json_pack("{s:s,s:o,s:s,s:i,s:s,s:s}", "run_id", "preview",
-                                              "task", t, "tag", tag, "attempt", 1, "out_path",
-                                              outp, "err_path", errp));
+                                              "task", t, "tag", tag, "attempt", 1, "out_path", outp,
+                                              "err_path", errp));
         free(enc);
         free(outp);
         free(errp);
@@ -379,8 +386,8 @@ int svc_workflow_view(svc *s, const char *name, const char *backend_override, js
         time_format_iso(time_now_us(), now);
         json_object_set_new(runctx, "seed",
                             json_pack("[[s,s],[s,s],[s,s],[s,s]]", "SCRIPTHUT_BACKEND",
-                                      backend_name, "SCRIPTHUT_WORKFLOW", name,
-                                      "SCRIPTHUT_RUN_ID", "preview", "SCRIPTHUT_CREATED_AT", now));
+                                      backend_name, "SCRIPTHUT_WORKFLOW", name, "SCRIPTHUT_RUN_ID",
+                                      "preview", "SCRIPTHUT_CREATED_AT", now));
         json_object_set(runctx, "env", json_object_get(ctx, "env"));
         json_object_set(runctx, "env_groups", json_object_get(ctx, "env_groups"));
         json_object_set(runctx, "stacks", json_object_get(ctx, "stacks"));
@@ -490,8 +497,7 @@ int svc_run_rerun(svc *s, const char *run_id, bool failed_only, json_t **summary
             continue;
         if (task_def_from_json(json_array_get(defs, i), "stored task", &tasks[n], e) < 0)
             goto out;
-        keep[n] = failed_only &&
-                  !strcmp(json_string_value(json_array_get(states, i)), "completed");
+        keep[n] = failed_only && !strcmp(json_string_value(json_array_get(states, i)), "completed");
         n++;
     }
     rc = submit_tasks(s, info.workflow_name, info.backend_name, tasks, n, NULL, NULL,
@@ -569,8 +575,8 @@ int svc_task_log(svc *s, const char *run_id, const char *task_id, const char *wh
     }
     const char *path = !strcmp(which, "output") ? outp : errp;
     int rc = -1;
-    backend *b = backend_create(info.backend_name, json_object_get(info.context, "backend"),
-                                s->data_dir, e);
+    backend *b =
+        backend_create(info.backend_name, json_object_get(info.context, "backend"), s->data_dir, e);
     if (b) {
         char *text = NULL;
         size_t len = 0;

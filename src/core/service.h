@@ -23,12 +23,12 @@ struct host;
 int svc_open(const char *explicit_config, svc **out, sh_err *e);
 /* Opens only the store of data_dir, without any config: for the detached
  * engine, which gets everything it needs from the runs' frozen contexts. */
-int svc_open_engine_only(const char *data_dir, double poll_interval, int retention_days,
-                         svc **out, sh_err *e);
+int svc_open_engine_only(const char *data_dir, double poll_interval, int retention_days, svc **out,
+                         sh_err *e);
 void svc_close(svc *s);
 
-json_t *svc_config(svc *s);            /* borrowed */
-struct host *svc_host(svc *s);         /* borrowed */
+json_t *svc_config(svc *s);    /* borrowed */
+struct host *svc_host(svc *s); /* borrowed */
 const char *svc_data_dir(svc *s);
 
 /* Submissions (svc_submit, svc_workflow_run, svc_run_rerun) wake the engine
@@ -90,13 +90,13 @@ int svc_stack_check(svc *s, const char *name, const char *backend, json_t **out,
 /* Submits the install of stack `name` as a one-task run labelled _stack/<name>
  * (task install-<hash8>) on `backend` (NULL: the stack's only backend, else
  * local).  Nothing is stored on error.  *summary = run summary. */
-int svc_stack_install(svc *s, const char *name, const char *backend, bool rebuild,
-                      json_t **summary, sh_err *e);
+int svc_stack_install(svc *s, const char *name, const char *backend, bool rebuild, json_t **summary,
+                      sh_err *e);
 /* What svc_stack_install submits, without submitting it: the one-task
  * document, its run label and the backend chosen.  Server-mode clients use
  * it for stacks only their own config defines (DESIGN §1). */
-int svc_stack_install_doc(svc *s, const char *name, const char *backend, bool rebuild,
-                          json_t **doc, char **run_name, char **backend_used, sh_err *e);
+int svc_stack_install_doc(svc *s, const char *name, const char *backend, bool rebuild, json_t **doc,
+                          char **run_name, char **backend_used, sh_err *e);
 /* Removes <cache_dir>/<name> (every hash) on the backend(s), then checks
  * again: {"deleted": [rows as in check, "note" = the failure]}. */
 int svc_stack_delete(svc *s, const char *name, const char *backend, json_t **out, sh_err *e);

@@ -20,9 +20,8 @@ static void merge_snapshot(json_t *o, json_t *snap)
 {
     const char *k;
     json_t *v;
-    json_object_foreach(snap, k, v)
-        if (strcmp(k, "name") && strcmp(k, "type"))
-            json_object_set(o, k, v);
+    json_object_foreach(snap, k, v) if (strcmp(k, "name") && strcmp(k, "type"))
+        json_object_set(o, k, v);
 }
 
 static json_t *describe_configured(svc *s, json_t *b, pid_t holder)
@@ -52,8 +51,9 @@ static json_t *describe_configured(svc *s, json_t *b, pid_t holder)
         /* What an engine said in the past is history, not the current state. */
         char note[200];
         if (!snap)
-            snprintf(note, sizeof note, "%s", holder ? "the engine has not used this backend yet"
-                                                     : "no engine has used this backend yet");
+            snprintf(note, sizeof note, "%s",
+                     holder ? "the engine has not used this backend yet"
+                            : "no engine has used this backend yet");
         else if (holder)
             snprintf(note, sizeof note,
                      "the running engine has not used this backend yet; last seen %s",

@@ -30,8 +30,8 @@ json_t *svc_find_backend(svc *s, const char *name, sh_err *e);
  * env rules is not ready on the backend, *augmented = a copy of doc with an
  * install task in front and dependencies on it; NULL when nothing changes
  * (also for _stack/ runs).  -1 only for a bad stack name or a script error. */
-int svc_stack_add_installs(svc *s, const char *workflow_name, const char *backend_name,
-                           json_t *doc, json_t **augmented, sh_err *e);
+int svc_stack_add_installs(svc *s, const char *workflow_name, const char *backend_name, json_t *doc,
+                           json_t **augmented, sh_err *e);
 /* Ends a public operation: resets the store's statements (no read
  * transaction stays open between calls) and returns rc. */
 int svc_done(svc *s, int rc);

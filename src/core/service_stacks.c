@@ -157,8 +157,8 @@ static char *next_line(char **p)
 
 /* Status object of spec/original-cli-api.md §7.6 from the check script's
  * output: state, mtime, size, locked, path. */
-static json_t *parse_check(const char *stack, const char *backend_name, const char *hash,
-                           char *out, char **note)
+static json_t *parse_check(const char *stack, const char *backend_name, const char *hash, char *out,
+                           char **note)
 {
     char *p = out;
     const char *state = next_line(&p), *mtime = next_line(&p), *size = next_line(&p);
@@ -169,12 +169,11 @@ static json_t *parse_check(const char *stack, const char *backend_name, const ch
     long long built = atoll(mtime), bytes = *size ? atoll(size) : -1;
     char iso[ISO8601_LEN];
     json_t *jpath = json_string(path); /* NULL when not UTF-8 */
-    json_t *st = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:n,s:b}", "name", stack, "backend",
-                           backend_name, "state", state, "hash", hash, "path",
-                           jpath ? jpath : json_null(), "last_built",
-                           built > 0 ? json_string(time_format_iso(built * 1000000, iso))
-                                     : json_null(),
-                           "error", "locked", locked);
+    json_t *st =
+        json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:n,s:b}", "name", stack, "backend", backend_name,
+                  "state", state, "hash", hash, "path", jpath ? jpath : json_null(), "last_built",
+                  built > 0 ? json_string(time_format_iso(built * 1000000, iso)) : json_null(),
+                  "error", "locked", locked);
     json_object_set_new(st, "size_bytes", bytes >= 0 ? json_integer(bytes) : json_null());
     if (!strcmp(state, "installing"))
         *note = xstrdup(locked ? "an install holds the lock: in progress"
@@ -188,15 +187,15 @@ static json_t *check_one(svc *s, backend *b, json_t *stack, char **note)
     exec_result r;
     sh_err e = SH_ERR_INIT;
     if (run_stack_script(s, b, "check_script", stack, NULL, STACK_CHECK_TIMEOUT_MS, &r, &e) < 0)
-        return json_pack("{s:s,s:s,s:s,s:s,s:n,s:n,s:n,s:s,s:b}", "name", name, "backend",
-                         b->name, "state", "missing", "hash", hash, "path", "last_built",
-                         "size_bytes", "error", e.msg, "locked", 0);
+        return json_pack("{s:s,s:s,s:s,s:s,s:n,s:n,s:n,s:s,s:b}", "name", name, "backend", b->name,
+                         "state", "missing", "hash", hash, "path", "last_built", "size_bytes",
+                         "error", e.msg, "locked", 0);
     json_t *st;
     if (r.exit_status != 0) {
         char *why = exec_failure(&r);
-        st = json_pack("{s:s,s:s,s:s,s:s,s:n,s:n,s:n,s:s,s:b}", "name", name, "backend",
-                       b->name, "state", "missing", "hash", hash, "path", "last_built",
-                       "size_bytes", "error", why, "locked", 0);
+        st = json_pack("{s:s,s:s,s:s,s:s,s:n,s:n,s:n,s:s,s:b}", "name", name, "backend", b->name,
+                       "state", "missing", "hash", hash, "path", "last_built", "size_bytes",
+                       "error", why, "locked", 0);
         free(why);
     } else {
         st = parse_check(name, b->name, hash, r.out, note);
@@ -208,8 +207,8 @@ static json_t *check_one(svc *s, backend *b, json_t *stack, char **note)
 static json_t *row(const char *stack, const char *backend_name, json_t *status, const char *note)
 {
     return json_pack("{s:s,s:s,s:o,s:s?}", "stack", stack, "backend",
-                     backend_name ? backend_name : "-", "status",
-                     status ? status : json_null(), "note", note);
+                     backend_name ? backend_name : "-", "status", status ? status : json_null(),
+                     "note", note);
 }
 
 /* The backends a stack command acts on (spec/original-cli-api.md §5.16b,
@@ -268,8 +267,8 @@ static json_t *select_stacks(svc *s, const char *name, sh_err *e)
 /* Runs `each` for every (stack, backend) pair; rows collect the results. */
 typedef void (*stack_action)(svc *s, backend *b, json_t *stack, void *arg, json_t *rows);
 
-static int for_each_target(svc *s, const char *name, const char *only, stack_action each,
-                           void *arg, json_t *rows, sh_err *e)
+static int for_each_target(svc *s, const char *name, const char *only, stack_action each, void *arg,
+                           json_t *rows, sh_err *e)
 {
     json_t *stacks = select_stacks(s, name, e);
     if (!stacks)
@@ -308,8 +307,8 @@ static void check_action(svc *s, backend *b, json_t *stack, void *arg, json_t *r
     (void)arg;
     char *note = NULL;
     json_t *st = check_one(s, b, stack, &note);
-    json_array_append_new(rows, row(jstr(stack, "name"), b->name, st,
-                                    note ? note : jstr(st, "error")));
+    json_array_append_new(rows,
+                          row(jstr(stack, "name"), b->name, st, note ? note : jstr(st, "error")));
     free(note);
 }
 
@@ -322,8 +321,7 @@ int svc_stack_list(svc *s, json_t **out, sh_err *e)
     return 0;
 }
 
-int svc_stack_check(svc *s, const char *name, const char *backend_name, json_t **out,
-                    sh_err *e)
+int svc_stack_check(svc *s, const char *name, const char *backend_name, json_t **out, sh_err *e)
 {
     json_t *rows = json_array();
     if (for_each_target(s, name, backend_name, check_action, NULL, rows, e) < 0) {
@@ -343,8 +341,7 @@ static void delete_action(svc *s, backend *b, json_t *stack, void *arg, json_t *
     exec_result r;
     sh_err e = SH_ERR_INIT;
     char *note = NULL;
-    if (run_stack_script(s, b, "delete_script", stack, NULL, STACK_REMOVE_TIMEOUT_MS, &r, &e) <
-        0) {
+    if (run_stack_script(s, b, "delete_script", stack, NULL, STACK_REMOVE_TIMEOUT_MS, &r, &e) < 0) {
         note = xasprintf("Failed to delete stack '%s' on '%s': %s", name, b->name, e.msg);
     } else {
         if (r.exit_status != 0) {
@@ -361,8 +358,7 @@ static void delete_action(svc *s, backend *b, json_t *stack, void *arg, json_t *
     free(note);
 }
 
-int svc_stack_delete(svc *s, const char *name, const char *backend_name, json_t **out,
-                     sh_err *e)
+int svc_stack_delete(svc *s, const char *name, const char *backend_name, json_t **out, sh_err *e)
 {
     json_t *rows = json_array();
     if (for_each_target(s, name, backend_name, delete_action, NULL, rows, e) < 0) {
@@ -410,14 +406,14 @@ static void gc_action(svc *s, backend *b, json_t *stack, void *arg, json_t *rows
     exec_result r;
     sh_err e = SH_ERR_INIT;
     if (run_stack_script(s, b, "list_script", stack, NULL, STACK_CHECK_TIMEOUT_MS, &r, &e) < 0) {
-        json_array_append_new(rows, json_pack("{s:s,s:s,s:s}", "stack", name, "backend",
-                                              b->name, "note", e.msg));
+        json_array_append_new(
+            rows, json_pack("{s:s,s:s,s:s}", "stack", name, "backend", b->name, "note", e.msg));
         return;
     }
     if (r.exit_status != 0) {
         char *why = exec_failure(&r);
-        json_array_append_new(rows, json_pack("{s:s,s:s,s:s}", "stack", name, "backend",
-                                              b->name, "note", why));
+        json_array_append_new(
+            rows, json_pack("{s:s,s:s,s:s}", "stack", name, "backend", b->name, "note", why));
         free(why);
         exec_result_free(&r);
         return;
@@ -430,8 +426,8 @@ static void gc_action(svc *s, backend *b, json_t *stack, void *arg, json_t *rows
             continue; /* locks and anything that is not ours stay */
         const char *user = hash_in_use(g, b->name, name, entry);
         const char *action = !strcmp(entry, current) || user ? "kept"
-                             : g->dry_run                  ? "would remove"
-                                                           : "removed";
+                             : g->dry_run                    ? "would remove"
+                                                             : "removed";
         json_t *item = json_pack("{s:s,s:s,s:s,s:s}", "stack", name, "backend", b->name, "hash",
                                  entry, "action", action);
         if (!strcmp(entry, current))
@@ -446,13 +442,13 @@ static void gc_action(svc *s, backend *b, json_t *stack, void *arg, json_t *rows
     if (!g->dry_run && json_array_size(doomed) > 0) {
         if (run_stack_script(s, b, "remove_script", stack, doomed, STACK_REMOVE_TIMEOUT_MS, &r,
                              &e) < 0) {
-            json_array_append_new(rows, json_pack("{s:s,s:s,s:s}", "stack", name, "backend",
-                                                  b->name, "note", e.msg));
+            json_array_append_new(
+                rows, json_pack("{s:s,s:s,s:s}", "stack", name, "backend", b->name, "note", e.msg));
         } else {
             if (r.exit_status != 0) {
                 char *why = exec_failure(&r);
-                json_array_append_new(rows, json_pack("{s:s,s:s,s:s}", "stack", name,
-                                                      "backend", b->name, "note", why));
+                json_array_append_new(rows, json_pack("{s:s,s:s,s:s}", "stack", name, "backend",
+                                                      b->name, "note", why));
                 free(why);
             }
             exec_result_free(&r);
@@ -483,8 +479,8 @@ static int active_run_stacks(svc *s, json_t **out, sh_err *e)
         }
         json_t *stacks = json_object_get(info.context, "stacks");
         json_array_append_new(active, json_pack("{s:s,s:s,s:O}", "run_id", info.id, "backend",
-                                                info.backend_name,
-                                                "stacks", stacks ? stacks : json_object()));
+                                                info.backend_name, "stacks",
+                                                stacks ? stacks : json_object()));
         store_run_info_free(&info);
     }
     json_decref(list);
@@ -538,12 +534,12 @@ static const char *install_backend(svc *s, json_t *stack, const char *requested,
         return requested;
     }
     if (json_array_size(listed) > 1) {
-        sh_err_set(e, SH_EINVAL, "Stack '%s' lists %zu backends; choose one with --backend",
-                   name, json_array_size(listed));
+        sh_err_set(e, SH_EINVAL, "Stack '%s' lists %zu backends; choose one with --backend", name,
+                   json_array_size(listed));
         return NULL;
     }
-    const char *only = json_array_size(listed) ? json_string_value(json_array_get(listed, 0))
-                                               : "local";
+    const char *only =
+        json_array_size(listed) ? json_string_value(json_array_get(listed, 0)) : "local";
     return svc_find_backend(s, only, e) ? only : NULL;
 }
 
@@ -559,9 +555,9 @@ static json_t *install_task(svc *s, json_t *stack, bool rebuild, sh_err *e)
     const char *name = jstr(stack, "name");
     char *id = xasprintf(STACK_TASK_PREFIX "%.8s", jstr(stack, "hash"));
     char *task_name = xasprintf("stack/%s", name);
-    json_t *task = json_pack("{s:s,s:s,s:s,s:O,s:O,s:O}", "id", id, "name", task_name,
-                             "command", script, "cpus", json_object_get(stack, "cpus"),
-                             "memory", json_object_get(stack, "memory"), "time_limit",
+    json_t *task = json_pack("{s:s,s:s,s:s,s:O,s:O,s:O}", "id", id, "name", task_name, "command",
+                             script, "cpus", json_object_get(stack, "cpus"), "memory",
+                             json_object_get(stack, "memory"), "time_limit",
                              json_object_get(stack, "time_limit"));
     /* An unset partition is omitted: the backend's default applies. */
     if (jstr(stack, "partition"))
@@ -703,8 +699,8 @@ static int add_install_for(svc *s, backend *b, json_t *doc, json_t *stack, json_
     json_t *t;
     json_array_foreach(tasks, i, t)
     {
-        bool uses = json_object_get(global, name) ||
-                    json_object_get(json_array_get(per_task, i), name);
+        bool uses =
+            json_object_get(global, name) || json_object_get(json_array_get(per_task, i), name);
         if (uses && json_is_object(t))
             add_dependency(t, id);
     }
@@ -714,8 +710,8 @@ static int add_install_for(svc *s, backend *b, json_t *doc, json_t *stack, json_
     return 0;
 }
 
-int svc_stack_add_installs(svc *s, const char *workflow_name, const char *backend_name,
-                           json_t *doc, json_t **augmented, sh_err *e)
+int svc_stack_add_installs(svc *s, const char *workflow_name, const char *backend_name, json_t *doc,
+                           json_t **augmented, sh_err *e)
 {
     *augmented = NULL;
     json_t *tasks = json_object_get(doc, "tasks");

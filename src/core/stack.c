@@ -121,8 +121,7 @@ void stack_hash_all(json_t *stacks, bool warn)
             if (warn)
                 log_warn("stack '%s': input file %s does not exist; it is hashed as <missing> "
                          "(create it, or remove it from input_files)",
-                         json_string_value(json_object_get(st, "name")),
-                         json_string_value(path));
+                         json_string_value(json_object_get(st, "name")), json_string_value(path));
         }
         json_decref(missing);
     }

@@ -30,10 +30,10 @@ struct store {
     char *path;
     const char *journal;
     struct {
-        const char *sql;   /* string literal identity */
+        const char *sql; /* string literal identity */
         sqlite3_stmt *stmt;
     } cache[STMT_CACHE];
-    queued_event *evq;     /* store_queue_event, written by store_flush_events */
+    queued_event *evq; /* store_queue_event, written by store_flush_events */
     size_t nevq, capevq;
     char *evq_text;
     size_t evq_len, evq_cap;
@@ -120,10 +120,8 @@ static bool is_network_fs(const char *dir)
     case 0xFE534D42UL: /* SMB2 */
     case 0x0BD00BD0UL: /* Lustre */
     case 0x47504653UL: /* GPFS */
-    case 0x65735546UL: /* FUSE (sshfs, ...) */
-        return true;
-    default:
-        return false;
+    case 0x65735546UL: /* FUSE (sshfs, ...) */ return true;
+    default: return false;
     }
 }
 
@@ -148,8 +146,7 @@ int store_set_cache_kb(store *st, int kb, sh_err *e)
 void store_trim_cache(store *st, int keep_kb, int limit_kb)
 {
     int used = 0, highwater = 0;
-    if (sqlite3_db_status(st->db, SQLITE_DBSTATUS_CACHE_USED, &used, &highwater, 0) !=
-            SQLITE_OK ||
+    if (sqlite3_db_status(st->db, SQLITE_DBSTATUS_CACHE_USED, &used, &highwater, 0) != SQLITE_OK ||
         used <= keep_kb * 1024)
         return;
     sh_err e = SH_ERR_INIT;
@@ -236,8 +233,14 @@ void store_close(store *st)
     free(st);
 }
 
-sqlite3 *store_db(store *st) { return st->db; }
-const char *store_journal_mode(store *st) { return st->journal; }
+sqlite3 *store_db(store *st)
+{
+    return st->db;
+}
+const char *store_journal_mode(store *st)
+{
+    return st->journal;
+}
 
 sqlite3_stmt *store_stmt(store *st, const char *sql, sh_err *e)
 {
@@ -270,7 +273,10 @@ void store_release(store *st)
         sqlite3_reset(st->cache[i].stmt);
 }
 
-int store_begin(store *st, sh_err *e) { return store_exec(st, "BEGIN IMMEDIATE", e); }
+int store_begin(store *st, sh_err *e)
+{
+    return store_exec(st, "BEGIN IMMEDIATE", e);
+}
 
 int store_commit(store *st, sh_err *e)
 {
@@ -346,8 +352,7 @@ static const char SQL_INSERT_TASK[] =
 static const char SQL_RUN_EXISTS[] = "SELECT 1 FROM runs WHERE id = ?1";
 
 static int insert_tasks(store *st, const char *run_id, const task_def *tasks, size_t n,
-                        const bool *keep_completed, const char *rerun_of, int64_t now,
-                        sh_err *e)
+                        const bool *keep_completed, const char *rerun_of, int64_t now, sh_err *e)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_INSERT_TASK, e);
     if (!s)
@@ -482,8 +487,8 @@ static void bind_queued(store *st, sqlite3_stmt *s, int i, size_t off)
 #define EVENT_ROWS_4 EVENT_ROW "," EVENT_ROW "," EVENT_ROW "," EVENT_ROW
 #define EVENT_ROWS_16 EVENT_ROWS_4 "," EVENT_ROWS_4 "," EVENT_ROWS_4 "," EVENT_ROWS_4
 static const char SQL_ADD_EVENTS[] =
-    "INSERT INTO events (ts, run_id, task_id, from_state, to_state, detail) VALUES "
-    EVENT_ROWS_16 "," EVENT_ROWS_16 "," EVENT_ROWS_16 "," EVENT_ROWS_16;
+    "INSERT INTO events (ts, run_id, task_id, from_state, to_state, detail) VALUES " EVENT_ROWS_16
+    "," EVENT_ROWS_16 "," EVENT_ROWS_16 "," EVENT_ROWS_16;
 
 int store_flush_events(store *st, sh_err *e)
 {
@@ -911,8 +916,7 @@ int store_task_log_paths(store *st, const char *run_id, const char *task_id, cha
     return 0;
 }
 
-static const char SQL_CANCEL[] =
-    "UPDATE runs SET cancel_requested = 1 WHERE id = ?1";
+static const char SQL_CANCEL[] = "UPDATE runs SET cancel_requested = 1 WHERE id = ?1";
 
 int store_request_cancel(store *st, const char *run_id, sh_err *e)
 {
@@ -975,9 +979,8 @@ fail:
     return -1;
 }
 
-static const char SQL_EXPIRED[] =
-    "SELECT id FROM runs WHERE status NOT IN ('pending', 'running')"
-    " AND finished_at IS NOT NULL AND finished_at < ?1";
+static const char SQL_EXPIRED[] = "SELECT id FROM runs WHERE status NOT IN ('pending', 'running')"
+                                  " AND finished_at IS NOT NULL AND finished_at < ?1";
 
 int store_expired_runs(store *st, int64_t before_us, json_t **ids, sh_err *e)
 {

@@ -27,7 +27,7 @@ void store_close(store *st);
 sqlite3 *store_db(store *st);
 const char *store_journal_mode(store *st);
 
-int store_begin(store *st, sh_err *e);     /* BEGIN IMMEDIATE */
+int store_begin(store *st, sh_err *e); /* BEGIN IMMEDIATE */
 /* Writes the queued events (store_queue_event), then commits. */
 int store_commit(store *st, sh_err *e);
 /* Rolls back and drops the queued events. */
@@ -51,14 +51,14 @@ sqlite3_stmt *store_stmt(store *st, const char *sql, sh_err *e);
 
 /* A new run to insert. */
 typedef struct store_run_new {
-    const char *id;              /* NULL: generate one */
+    const char *id; /* NULL: generate one */
     const char *workflow_name;
     const char *backend_name;
     int64_t created_at;
-    int max_concurrent;          /* <= 0: no per-run cap */
+    int max_concurrent; /* <= 0: no per-run cap */
     const char *log_dir;
     const char *account;
-    json_t *context;             /* backend config, env layers, groups, stacks, seed */
+    json_t *context; /* backend config, env layers, groups, stacks, seed */
     const char *rerun_of;
 } store_run_new;
 

@@ -64,11 +64,9 @@ static json_t *health_backends(http_req *r)
         return out;
     size_t i;
     json_t *b;
-    json_array_foreach(json_object_get(list, "backends"), i, b)
-        json_array_append_new(out, json_pack("{s:O?,s:O?,s:O?}", "name",
-                                             json_object_get(b, "name"), "type",
-                                             json_object_get(b, "type"), "connected",
-                                             json_object_get(b, "connected")));
+    json_array_foreach(json_object_get(list, "backends"), i, b) json_array_append_new(
+        out, json_pack("{s:O?,s:O?,s:O?}", "name", json_object_get(b, "name"), "type",
+                       json_object_get(b, "type"), "connected", json_object_get(b, "connected")));
     json_decref(list);
     return out;
 }
@@ -76,12 +74,13 @@ static json_t *health_backends(http_req *r)
 static int api_health(http_req *r)
 {
     http_server *srv = r->srv;
-    return http_reply_json(
-        r, 200,
-        json_pack("{s:s,s:s,s:b,s:s?,s:s?,s:{s:b,s:I},s:o}", "status", "ok", "version",
-                  SCRIPTHUT_VERSION, "config_loaded", srv->config_error == NULL, "config_error",
-                  srv->config_error, "data_dir", srv->data_dir, "engine", "running",
-                  srv->engine_running, "pid", (json_int_t)getpid(), "backends", health_backends(r)));
+    return http_reply_json(r, 200,
+                           json_pack("{s:s,s:s,s:b,s:s?,s:s?,s:{s:b,s:I},s:o}", "status", "ok",
+                                     "version", SCRIPTHUT_VERSION, "config_loaded",
+                                     srv->config_error == NULL, "config_error", srv->config_error,
+                                     "data_dir", srv->data_dir, "engine", "running",
+                                     srv->engine_running, "pid", (json_int_t)getpid(), "backends",
+                                     health_backends(r)));
 }
 
 static int api_backends(http_req *r)
@@ -217,8 +216,8 @@ static int api_task_logs(http_req *r)
         free(type);
         return http_reply_sh_err(r, &e);
     }
-    json_t *out = json_pack("{s:s,s:s,s:s,s:s?}", "run_id", r->params[0], "task_id",
-                            r->params[1], "type", which, "content", content);
+    json_t *out = json_pack("{s:s,s:s,s:s,s:s?}", "run_id", r->params[0], "task_id", r->params[1],
+                            "type", which, "content", content);
     if (!out) /* not UTF-8: JSON cannot carry it as a string */
         out = json_pack("{s:s,s:s,s:s,s:n}", "run_id", r->params[0], "task_id", r->params[1],
                         "type", which, "content");
@@ -241,8 +240,9 @@ static json_t *body_document(http_req *r, json_t *body, int *rc)
     else if (json_is_array(tasks) && !task)
         doc = json_pack("{s:O}", "tasks", tasks);
     if (!doc) {
-        *rc = http_reply_error(r, 422, "payload must contain 'task' (dict) or 'tasks' (list) "
-                                       "and 'backend' (str)");
+        *rc = http_reply_error(r, 422,
+                               "payload must contain 'task' (dict) or 'tasks' (list) "
+                               "and 'backend' (str)");
         return NULL;
     }
     const char *keys[] = {"env", "env_groups"};
@@ -266,8 +266,7 @@ static int body_max_concurrent(http_req *r, json_t *body, int *rc)
     return (int)json_integer_value(mc);
 }
 
-static int submit_body(http_req *r, svc *s, json_t *body, const char *label,
-                       const char *backend)
+static int submit_body(http_req *r, svc *s, json_t *body, const char *label, const char *backend)
 {
     int rc = 0;
     json_t *doc = body_document(r, body, &rc);
@@ -295,11 +294,13 @@ static int api_tasks_run(http_req *r)
         return rc;
     const char *backend = json_string_value(json_object_get(body, "backend"));
     json_t *run_name = json_object_get(body, "run_name");
-    if (!backend || !*backend || (run_name && !json_is_null(run_name) &&
-                                  (!json_is_string(run_name) || !*json_string_value(run_name)))) {
+    if (!backend || !*backend ||
+        (run_name && !json_is_null(run_name) &&
+         (!json_is_string(run_name) || !*json_string_value(run_name)))) {
         json_decref(body);
-        return http_reply_error(r, 422, "payload must contain 'task' (dict) and 'backend' (str); "
-                                        "'run_name' must be a non-empty string when given");
+        return http_reply_error(r, 422,
+                                "payload must contain 'task' (dict) and 'backend' (str); "
+                                "'run_name' must be a non-empty string when given");
     }
     svc *s = service_or_reply(r, &rc);
     if (!s) {

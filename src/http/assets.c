@@ -10,8 +10,8 @@
 /* The dashboard's pages are one document; the path after "#" picks the view. */
 #define INDEX "/index.html"
 /* The page may load only its own files and talk only to its own server. */
-#define CSP_HEADER                                                                           \
-    "Content-Security-Policy: default-src 'self'; img-src 'self' data:; "                   \
+#define CSP_HEADER                                                                                 \
+    "Content-Security-Policy: default-src 'self'; img-src 'self' data:; "                          \
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'\r\n"
 
 static const struct embedded_asset *find_asset(const char *path)

@@ -112,8 +112,7 @@ static int refuse(http_decision *d, int status, const char *fmt, const char *arg
     return d->status = status;
 }
 
-int http_guard_check(const http_server *srv, const http_request_head *h, bool api,
-                     http_decision *d)
+int http_guard_check(const http_server *srv, const http_request_head *h, bool api, http_decision *d)
 {
     if (!srv->token && (!h->host || !host_allowed(srv, h->host)))
         return refuse(d, 403,
@@ -154,8 +153,8 @@ int http_guard_mutation_check(const http_request_head *h, http_decision *d)
 int http_session_login(http_req *r)
 {
     if (!r->srv->token)
-        return http_reply_json(r, 200, json_pack("{s:b,s:b}", "auth_required", 0,
-                                                 "authenticated", 1));
+        return http_reply_json(r, 200,
+                               json_pack("{s:b,s:b}", "auth_required", 0, "authenticated", 1));
     json_t *body = NULL;
     int rc = http_read_json_body(r, false, &body);
     if (rc)
@@ -183,8 +182,8 @@ int http_session_status(http_req *r)
     bool authenticated = !required ||
                          has_valid_bearer(http_header(r, "Authorization"), r->srv->token) ||
                          has_valid_cookie(http_header(r, "Cookie"), r->srv->token);
-    return http_reply_json(r, 200, json_pack("{s:b,s:b}", "auth_required", required,
-                                             "authenticated", authenticated));
+    return http_reply_json(
+        r, 200, json_pack("{s:b,s:b}", "auth_required", required, "authenticated", authenticated));
 }
 
 int http_session_logout(http_req *r)

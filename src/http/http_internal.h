@@ -32,12 +32,12 @@ struct svc;
 
 typedef struct http_server {
     struct mg_context *ctx;
-    char *config_path;      /* --config, or NULL for discovery */
-    char *config_error;     /* non-NULL: degraded mode (broken config) */
+    char *config_path;  /* --config, or NULL for discovery */
+    char *config_error; /* non-NULL: degraded mode (broken config) */
     char *data_dir;
     char *host;
-    int port;               /* the bound port (after an ephemeral bind) */
-    char *token;            /* NULL: no authentication */
+    int port;    /* the bound port (after an ephemeral bind) */
+    char *token; /* NULL: no authentication */
     bool loopback;
     int threads;
     int sse_max;
@@ -65,16 +65,16 @@ typedef struct http_req {
     char *params[HTTP_MAX_PARAMS]; /* decoded path parameters, in order (the
                                       router's decision owns them) */
     int nparams;
-    bool cookie_auth;              /* authenticated by the session cookie */
+    bool cookie_auth; /* authenticated by the session cookie */
 } http_req;
 
 typedef int (*http_handler)(http_req *r);
 
 typedef struct http_route {
     const char *method;
-    const char *pattern;   /* "/runs/{id}/cancel", relative to /api/v1 */
+    const char *pattern; /* "/runs/{id}/cancel", relative to /api/v1 */
     http_handler handler;
-    bool needs_service;    /* 503 in degraded mode */
+    bool needs_service; /* 503 in degraded mode */
 } http_route;
 
 /* The /api/v1 route table (api.c), terminated by a NULL method; the OpenAPI
@@ -83,8 +83,8 @@ extern const http_route http_api_routes[];
 
 /* --- router.c: the civetweb handlers ------------------------------------ */
 
-int http_api_handler(struct mg_connection *conn, void *cbdata);   /* /api/v1 */
-int http_root_handler(struct mg_connection *conn, void *cbdata);  /* the rest */
+int http_api_handler(struct mg_connection *conn, void *cbdata);  /* /api/v1 */
+int http_root_handler(struct mg_connection *conn, void *cbdata); /* the rest */
 
 /* --- server.c ------------------------------------------------------------ */
 
@@ -124,8 +124,7 @@ int http_parse_int(const char *v, long long min, long long max, long long *out);
 int http_parse_bool(const char *v, bool *out);
 /* A request body as a JSON object: 0 with *out owned by the caller, or -1
  * with msg set. */
-int http_parse_json_object(const char *buf, size_t len, json_t **out, char *msg,
-                           size_t msg_size);
+int http_parse_json_object(const char *buf, size_t len, json_t **out, char *msg, size_t msg_size);
 /* Reads and parses a JSON object body.  0 ok (*out owned by caller, NULL when
  * there was no body and allow_empty), else replies (413/422) and returns the
  * status. */
@@ -142,7 +141,7 @@ const char *http_header(http_req *r, const char *name);
 /* The parts of a request the checks look at; header values NULL when absent. */
 typedef struct http_request_head {
     const char *method;
-    const char *uri;           /* raw: "." / ".." segments and %2F still there */
+    const char *uri; /* raw: "." / ".." segments and %2F still there */
     const char *host;
     const char *origin;
     const char *content_type;
@@ -151,13 +150,13 @@ typedef struct http_request_head {
 } http_request_head;
 
 typedef struct http_decision {
-    int status;                    /* 0: call route->handler */
-    char detail[1200];             /* the error's message when status != 0 */
-    bool www_authenticate;         /* a 401 that asks for a bearer token */
+    int status;            /* 0: call route->handler */
+    char detail[1200];     /* the error's message when status != 0 */
+    bool www_authenticate; /* a 401 that asks for a bearer token */
     const http_route *route;
     char *params[HTTP_MAX_PARAMS]; /* decoded and checked path parameters (owned) */
     int nparams;
-    bool cookie_auth;              /* authenticated by the session cookie */
+    bool cookie_auth; /* authenticated by the session cookie */
 } http_decision;
 
 /* Everything before an /api/v1 handler: guard, route, method, mutation

@@ -33,10 +33,10 @@ static const char *status_text(int status)
 
 /* Security headers on every response: the dashboard is same-origin only and
  * never framed; nothing is cached (state changes every second). */
-#define COMMON_HEADERS                                                                       \
-    "X-Content-Type-Options: nosniff\r\n"                                                   \
-    "X-Frame-Options: DENY\r\n"                                                             \
-    "Referrer-Policy: no-referrer\r\n"                                                      \
+#define COMMON_HEADERS                                                                             \
+    "X-Content-Type-Options: nosniff\r\n"                                                          \
+    "X-Frame-Options: DENY\r\n"                                                                    \
+    "Referrer-Policy: no-referrer\r\n"                                                             \
     "Cache-Control: no-store\r\n"
 
 int http_reply_raw(struct mg_connection *conn, int status, const char *content_type,
@@ -159,8 +159,7 @@ int http_query_bool(http_req *r, const char *name, bool dflt, bool *out)
     return 0;
 }
 
-int http_parse_json_object(const char *buf, size_t len, json_t **out, char *msg,
-                           size_t msg_size)
+int http_parse_json_object(const char *buf, size_t len, json_t **out, char *msg, size_t msg_size)
 {
     json_error_t je;
     json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);

@@ -126,8 +126,9 @@ static int decide_route(const http_server *srv, const http_request_head *h, cons
         int n = mg_url_decode(raw[i], (int)len, decoded, (int)len + 1, 0);
         d->params[d->nparams++] = decoded;
         if (n < 0 || strlen(decoded) != (size_t)n || !param_is_safe(decoded))
-            rc = fail(d, 422, "invalid path parameter: ids may not be empty, '.', "
-                              "'..', or hold slashes or control characters");
+            rc = fail(d, 422,
+                      "invalid path parameter: ids may not be empty, '.', "
+                      "'..', or hold slashes or control characters");
     }
     if (!rc && d->route->needs_service && srv->config_error) {
         snprintf(d->detail, sizeof d->detail, "Config not loaded: %s", srv->config_error);
@@ -171,8 +172,7 @@ int http_reply_decision(struct mg_connection *conn, const http_decision *d)
     return rc;
 }
 
-static http_request_head request_head(struct mg_connection *conn,
-                                      const struct mg_request_info *ri)
+static http_request_head request_head(struct mg_connection *conn, const struct mg_request_info *ri)
 {
     /* local_uri_raw keeps "." and ".." segments, so traversal attempts reach
      * the parameter check instead of being silently normalised away. */

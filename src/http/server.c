@@ -178,26 +178,22 @@ static int start_civetweb(http_server *srv, sh_err *e)
     bool v6 = strchr(srv->host, ':') != NULL;
     snprintf(ports, sizeof ports, v6 ? "[%s]:%d" : "%s:%d", srv->host, srv->port);
     snprintf(threads, sizeof threads, "%d", srv->threads);
-    const char *options[] = {"listening_ports", ports,
-                             "num_threads", threads,
-                             "request_timeout_ms", HTTP_REQUEST_TIMEOUT_MS,
-                             "max_request_size", HTTP_MAX_HEADER_BYTES,
-                             "enable_keep_alive", "yes",
-                             "keep_alive_timeout_ms", "5000",
+    const char *options[] = {"listening_ports", ports, "num_threads", threads, "request_timeout_ms",
+                             HTTP_REQUEST_TIMEOUT_MS, "max_request_size", HTTP_MAX_HEADER_BYTES,
+                             "enable_keep_alive", "yes", "keep_alive_timeout_ms", "5000",
                              /* Replies go out as headers then body: without
                               * TCP_NODELAY, Nagle + delayed ACK hold each
                               * keep-alive reply ~40 ms (measured: 22 req/s
                               * on one connection). */
-                             "tcp_nodelay", "1",
-                             "decode_url", "no",
-                             NULL};
+                             "tcp_nodelay", "1", "decode_url", "no", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.init_thread = on_thread_start;
     cb.exit_thread = on_thread_exit;
     cb.log_message = on_log_message;
     char errtxt[256] = "";
-    struct mg_init_data init = {.callbacks = &cb, .user_data = srv, .configuration_options = options};
+    struct mg_init_data init = {
+        .callbacks = &cb, .user_data = srv, .configuration_options = options};
     struct mg_error_data err = {.text = errtxt, .text_buffer_size = sizeof errtxt};
     srv->ctx = mg_start2(&init, &err);
     if (!srv->ctx)

@@ -124,7 +124,8 @@ int http_sse_events(http_req *r)
         json_t *events = json_object_get(out, "events");
         size_t i;
         json_t *ev;
-        json_array_foreach(events, i, ev) {
+        json_array_foreach(events, i, ev)
+        {
             bool is_task = json_is_string(json_object_get(ev, "task_id"));
             alive = sse_send(r, json_integer_value(json_object_get(ev, "seq")),
                              is_task ? "task" : "run", ev);
@@ -155,7 +156,8 @@ static const char *task_status(json_t *detail, const char *task_id)
 {
     size_t i;
     json_t *item;
-    json_array_foreach(json_object_get(detail, "items"), i, item) {
+    json_array_foreach(json_object_get(detail, "items"), i, item)
+    {
         const char *id = json_string_value(json_object_get(json_object_get(item, "task"), "id"));
         if (id && !strcmp(id, task_id))
             return json_string_value(json_object_get(item, "status"));
@@ -165,8 +167,8 @@ static const char *task_status(json_t *detail, const char *task_id)
 
 static bool status_is_terminal(const char *st)
 {
-    return !st || !strcmp(st, "completed") || !strcmp(st, "failed") ||
-           !strcmp(st, "dep_failed") || !strcmp(st, "cancelled");
+    return !st || !strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "dep_failed") ||
+           !strcmp(st, "cancelled");
 }
 
 /* Events: "log" {"content", "reset"} for new text ("reset": the log was

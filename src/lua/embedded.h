@@ -4,8 +4,8 @@
 #include <stddef.h>
 
 struct embedded_module {
-    const char *name;     /* "scripthut.config" */
-    const char *chunk;    /* "@lua/scripthut/config.lua": chunk name for tracebacks */
+    const char *name;  /* "scripthut.config" */
+    const char *chunk; /* "@lua/scripthut/config.lua": chunk name for tracebacks */
     const char *source;
     size_t len;
 };

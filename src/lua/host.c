@@ -173,24 +173,24 @@ static int host_user_searcher(lua_State *L)
     }
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     lua_getfield(L, -1, "package");
-    lua_getfield(L, -1, "searchpath");                      // loaded package searchpath
+    lua_getfield(L, -1, "searchpath"); // loaded package searchpath
     lua_pushstring(L, name);
     lua_pushstring(L, h->user_path);
-    lua_call(L, 2, 2);                                       // loaded package file|nil err
+    lua_call(L, 2, 2); // loaded package file|nil err
     if (lua_isnil(L, -2))
-        return 1;                                            /* the "no file ..." list */
+        return 1; /* the "no file ..." list */
     const char *file = lua_tostring(L, -2);
     if (luaL_loadfilex(L, file, "t") != LUA_OK)
         return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file,
                           lua_tostring(L, -1));
-    lua_pushstring(L, file);                                 // ... loader file
+    lua_pushstring(L, file); // ... loader file
     return 2;
 }
 
 static void host_install_searcher(lua_State *L)
 {
     lua_getglobal(L, "package");
-    lua_getfield(L, -1, "searchers");                        // package searchers
+    lua_getfield(L, -1, "searchers"); // package searchers
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
     for (lua_Integer i = n; i >= 1; i--) {
         lua_rawgeti(L, -1, i);
@@ -203,7 +203,7 @@ static void host_install_searcher(lua_State *L)
 
 static void host_register_preload(lua_State *L)
 {
-    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);  // preload
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE); // preload
     for (const struct embedded_module *m = embedded_lua_modules; m->name; m++) {
         lua_pushlightuserdata(L, (void *)m);
         lua_pushcclosure(L, host_embedded_loader, 1);
@@ -236,7 +236,7 @@ static int host_setup(lua_State *L)
     struct host *h = host_from_state(L);
     luaL_openlibs(L);
     host_register_preload(L);
-    luaL_requiref(L, "scripthut.util", luaopen_scripthut_util, 0);  /* marker metatables */
+    luaL_requiref(L, "scripthut.util", luaopen_scripthut_util, 0); /* marker metatables */
     lua_pop(L, 1);
     host_set_package_path(L, h->user_path);
     host_install_searcher(L);
@@ -385,8 +385,8 @@ static int host_invoke_trampoline(lua_State *L)
     struct invoke *inv = lua_touserdata(L, 1);
     lua_getfield(L, LUA_REGISTRYINDEX, HOST_REQUIRE_KEY);
     lua_pushstring(L, inv->mod);
-    lua_call(L, 1, 1);                                       // inv module
-    lua_getfield(L, -1, inv->fn);                            // inv module fn
+    lua_call(L, 1, 1);            // inv module
+    lua_getfield(L, -1, inv->fn); // inv module fn
     if (!lua_isfunction(L, -1))
         return luaL_error(L, "module %s has no function %s", inv->mod, inv->fn);
     int nargs = 0;
@@ -400,7 +400,7 @@ static int host_invoke_trampoline(lua_State *L)
     }
     if (inv->push_args)
         nargs += inv->push_args(L, inv->ud);
-    lua_call(L, nargs, 1);                                   // inv module result
+    lua_call(L, nargs, 1); // inv module result
     if (inv->take_result)
         inv->take_result(L, inv->ud);
     return 1;
@@ -408,20 +408,19 @@ static int host_invoke_trampoline(lua_State *L)
 
 /* Calls inv; on success leaves its one result on the stack and returns 0.
  * `sandboxed` applies the instruction and memory limits. */
-int host_invoke(struct host *h, struct invoke *inv, bool sandboxed, int default_status,
-                sh_err *e)
+int host_invoke(struct host *h, struct invoke *inv, bool sandboxed, int default_status, sh_err *e)
 {
     lua_State *L = h->L;
-    lua_pushcfunction(L, host_msgh);                         // msgh
+    lua_pushcfunction(L, host_msgh); // msgh
     int msgh = lua_gettop(L);
     lua_pushcfunction(L, host_invoke_trampoline);
-    lua_pushlightuserdata(L, inv);                           // msgh tramp inv
+    lua_pushlightuserdata(L, inv); // msgh tramp inv
     if (sandboxed)
         host_limits_begin(h);
-    int rc = lua_pcall(L, 1, 1, msgh);                       // msgh result|err
+    int rc = lua_pcall(L, 1, 1, msgh); // msgh result|err
     if (sandboxed)
         host_limits_end(h);
-    lua_remove(L, msgh);                                     // result|err
+    lua_remove(L, msgh); // result|err
     if (rc == LUA_OK && !(sandboxed && h->instr_exceeded))
         return 0;
     host_error_from_lua(h, rc, default_status, e);
@@ -510,9 +509,9 @@ int host_load_config(host *h, const char *explicit_path, json_t **config, sh_err
         user = host_find_user_config();
         project = host_find_project_config(user);
     }
-    json_t *files = json_pack("{s:o, s:o, s:o}", "explicit", host_path_or_null(explicit_abs),
-                              "user", host_path_or_null(user), "project",
-                              host_path_or_null(project));
+    json_t *files =
+        json_pack("{s:o, s:o, s:o}", "explicit", host_path_or_null(explicit_abs), "user",
+                  host_path_or_null(user), "project", host_path_or_null(project));
     json_t *args = json_pack("[o]", files);
     free(explicit_abs);
     free(user);
@@ -524,9 +523,9 @@ int host_load_config(host *h, const char *explicit_path, json_t **config, sh_err
     if (rc)
         return -1;
     int top = lua_gettop(h->L);
-    lua_getfield(h->L, -1, "config");                        // loaded config
+    lua_getfield(h->L, -1, "config"); // loaded config
     *config = luajson_to(h->L, -1, "config", e);
-    lua_settop(h->L, top);                                   // loaded
+    lua_settop(h->L, top); // loaded
     if (!*config) {
         lua_pop(h->L, 1);
         return -1;
@@ -542,8 +541,8 @@ int host_workflow_document(host *h, const char *name, json_t **doc, sh_err *e)
     if (h->loaded_ref == LUA_NOREF)
         return sh_err_set(e, SH_EINTERNAL, "workflow \"%s\": no configuration loaded", name);
     json_t *args = json_pack("[s]", name);
-    struct invoke inv = {.mod = "scripthut.config", .fn = "workflow_document",
-                         .ref = h->loaded_ref, .args = args};
+    struct invoke inv = {
+        .mod = "scripthut.config", .fn = "workflow_document", .ref = h->loaded_ref, .args = args};
     int rc = host_invoke(h, &inv, true, SH_EINVAL, e);
     json_decref(args);
     if (rc)
@@ -581,8 +580,8 @@ int host_stack_script(host *h, const char *fn, json_t *args, char **script, sh_e
     if (text)
         *script = xstrdup(text);
     else
-        sh_err_set(e, SH_EINTERNAL, "scripthut.stack.%s returned %s, expected the script text",
-                   fn, luaL_typename(h->L, -1));
+        sh_err_set(e, SH_EINTERNAL, "scripthut.stack.%s returned %s, expected the script text", fn,
+                   luaL_typename(h->L, -1));
     lua_pop(h->L, 1);
     return *script ? 0 : -1;
 }
@@ -602,8 +601,8 @@ struct script {
 static int host_script_trampoline(lua_State *L)
 {
     struct script *s = lua_touserdata(L, 1);
-    const char *chunkname = s->argc > 0 && strcmp(s->argv[0], "-") == 0 ? "=stdin"
-                                                                          : "=(command line)";
+    const char *chunkname =
+        s->argc > 0 && strcmp(s->argv[0], "-") == 0 ? "=stdin" : "=(command line)";
     int rc = s->path ? luaL_loadfilex(L, s->path, NULL)
                      : luaL_loadbufferx(L, s->code, strlen(s->code), chunkname, "t");
     if (rc != LUA_OK) {
@@ -613,7 +612,7 @@ static int host_script_trampoline(lua_State *L)
         lua_getfield(L, -1, "raise");
         lua_pushvalue(L, -3);
         lua_pushinteger(L, SH_EINVAL);
-        lua_call(L, 2, 0);                                   /* raises: no traceback */
+        lua_call(L, 2, 0); /* raises: no traceback */
     }
     lua_createtable(L, s->argc, 1);
     lua_pushstring(L, s->argc > 0 ? s->argv[0] : s->path ? s->path : "-e");

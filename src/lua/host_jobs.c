@@ -41,7 +41,7 @@ static void set_str(lua_State *L, const char *key, const char *s)
 static void push_task(lua_State *L, const task_def *t)
 {
     luaL_checkstack(L, 6, "pushing a task");
-    lua_createtable(L, 0, 18);                               // task
+    lua_createtable(L, 0, 18); // task
     set_str(L, "id", t->id);
     set_str(L, "name", t->name ? t->name : t->id);
     set_str(L, "command", t->command ? t->command : "");
@@ -51,12 +51,12 @@ static void push_task(lua_State *L, const task_def *t)
     lua_setfield(L, -2, "cpus");
     set_str(L, "memory", t->memory);
     set_str(L, "time_limit", t->time_limit);
-    lua_createtable(L, (int)t->ndeps, 0);                    // task deps
+    lua_createtable(L, (int)t->ndeps, 0); // task deps
     for (size_t i = 0; i < t->ndeps; i++) {
         lua_pushstring(L, t->deps[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    lua_setfield(L, -2, "dependencies");                     // task
+    lua_setfield(L, -2, "dependencies"); // task
     set_str(L, "generates_source", t->generates_source);
     set_str(L, "output_file", t->output_file);
     set_str(L, "error_file", t->error_file);
@@ -76,10 +76,10 @@ static void push_task(lua_State *L, const task_def *t)
 
 static void push_job(lua_State *L, const char *run_id, const host_job *j)
 {
-    lua_createtable(L, 0, 6);                                // job
+    lua_createtable(L, 0, 6); // job
     set_str(L, "run_id", run_id);
-    push_task(L, j->task);                                   // job task
-    lua_setfield(L, -2, "task");                             // job
+    push_task(L, j->task);       // job task
+    lua_setfield(L, -2, "task"); // job
     set_str(L, "tag", j->tag);
     lua_pushinteger(L, j->attempt);
     lua_setfield(L, -2, "attempt");
@@ -92,15 +92,15 @@ static void push_job(lua_State *L, const char *run_id, const host_job *j)
 static int push_batch(lua_State *L, void *ud)
 {
     struct job_call *c = ud;
-    lua_createtable(L, 0, 3);                                // batch
+    lua_createtable(L, 0, 3); // batch
     luajson_push(L, c->runs);
     lua_setfield(L, -2, "runs");
-    lua_createtable(L, (int)c->n, 0);                        // batch jobs
+    lua_createtable(L, (int)c->n, 0); // batch jobs
     for (size_t i = 0; i < c->n; i++) {
         push_job(L, c->jobs[i].run_id, &c->jobs[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    lua_setfield(L, -2, "jobs");                             // batch
+    lua_setfield(L, -2, "jobs"); // batch
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "with_env");
     luaL_setmetatable(L, LUAJSON_OBJECT_MT);
@@ -127,12 +127,12 @@ static void take_results(lua_State *L, void *ud)
                    luaL_typename(L, -1));
     for (size_t i = 0; i < c->n; i++) {
         host_job_result *r = &c->out[i];
-        lua_rawgeti(L, -1, (lua_Integer)i + 1);              // results res
+        lua_rawgeti(L, -1, (lua_Integer)i + 1); // results res
         if (lua_istable(L, -1)) {
             r->script = raw_string(L, "script");
             r->error = raw_string(L, "error");
             lua_pushstring(L, "warnings");
-            lua_rawget(L, -2);                               // results res warns
+            lua_rawget(L, -2); // results res warns
             if (lua_istable(L, -1)) {
                 size_t nw = lua_rawlen(L, -1);
                 r->warnings = xcalloc(nw ? nw : 1, sizeof *r->warnings);
@@ -143,9 +143,9 @@ static void take_results(lua_State *L, void *ud)
                     lua_pop(L, 1);
                 }
             }
-            lua_pop(L, 1);                                   // results res
+            lua_pop(L, 1); // results res
         }
-        lua_pop(L, 1);                                       // results
+        lua_pop(L, 1); // results
     }
 }
 
@@ -154,8 +154,12 @@ int host_prepare_job_list(host *h, json_t *runs, const host_job *jobs, size_t n,
 {
     memset(out, 0, n * sizeof *out);
     struct job_call c = {runs, jobs, n, out};
-    struct invoke inv = {.mod = "scripthut.jobs", .fn = "prepare", .ref = LUA_NOREF,
-                         .push_args = push_batch, .take_result = take_results, .ud = &c};
+    struct invoke inv = {.mod = "scripthut.jobs",
+                         .fn = "prepare",
+                         .ref = LUA_NOREF,
+                         .push_args = push_batch,
+                         .take_result = take_results,
+                         .ud = &c};
     int rc = host_invoke(h, &inv, false, SH_EINTERNAL, e);
     if (rc == 0)
         lua_pop(h->L, 1);

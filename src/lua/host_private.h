@@ -49,7 +49,7 @@ struct host {
     /* what the sandbox is evaluating, for limit errors ("/p/scripthut.lua") */
     char context[512];
     char limit_msg[1024];
-    int loaded_ref; /* registry ref of the loaded config (LUA_NOREF until loaded) */
+    int loaded_ref;  /* registry ref of the loaded config (LUA_NOREF until loaded) */
     char *user_path; /* package.path template of the user override dirs */
 };
 
@@ -72,8 +72,8 @@ void luajson_init(lua_State *L);
 struct invoke {
     const char *mod;
     const char *fn;
-    int ref;        /* registry ref pushed as the first argument, or LUA_NOREF */
-    json_t *args;   /* array of further arguments, or NULL */
+    int ref;      /* registry ref pushed as the first argument, or LUA_NOREF */
+    json_t *args; /* array of further arguments, or NULL */
     /* Optional: pushes more arguments straight from C structs and returns
      * how many (host_jobs.c); runs in protected mode. */
     int (*push_args)(lua_State *L, void *ud);
@@ -86,8 +86,7 @@ struct invoke {
 /* Calls inv in protected mode with a traceback handler; on success leaves its
  * one result on the stack and returns 0.  `sandboxed` applies the
  * instruction and memory limits (host.c). */
-int host_invoke(struct host *h, struct invoke *inv, bool sandboxed, int default_status,
-                sh_err *e);
+int host_invoke(struct host *h, struct invoke *inv, bool sandboxed, int default_status, sh_err *e);
 
 /* Message handler for lua_pcall: error objects pass through, anything else
  * gets a traceback (host.c). */
@@ -100,6 +99,6 @@ json_t **util_json_box(lua_State *L, json_t *v);
 
 int luaopen_scripthut_util(lua_State *L);
 int luaopen_scripthut_runtime(lua_State *L);
-int luaopen_scripthut(lua_State *L);  /* the API of `scripthut lua` (mod_scripthut.c) */
+int luaopen_scripthut(lua_State *L); /* the API of `scripthut lua` (mod_scripthut.c) */
 
 #endif

@@ -27,29 +27,28 @@ static void push_value(lua_State *L, json_t *v, bool ordered_object);
 
 static bool key_is_ordered(const char *key, size_t len)
 {
-    return (len == 3 && memcmp(key, "set", 3) == 0) ||
-           (len == 6 && memcmp(key, "append", 6) == 0);
+    return (len == 3 && memcmp(key, "set", 3) == 0) || (len == 6 && memcmp(key, "append", 6) == 0);
 }
 
 /* {k1: v1, ...} -> {{k1, v1}, ...} with the ordered marker */
 static void push_ordered(lua_State *L, json_t *obj)
 {
-    lua_createtable(L, (int)json_object_size(obj), 0);      // list
+    lua_createtable(L, (int)json_object_size(obj), 0); // list
     lua_Integer i = 0;
     for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it)) {
-        lua_createtable(L, 2, 0);                            // list pair
+        lua_createtable(L, 2, 0); // list pair
         lua_pushlstring(L, json_object_iter_key(it), json_object_iter_key_len(it));
         lua_rawseti(L, -2, 1);
         push_value(L, json_object_iter_value(it), false);
         lua_rawseti(L, -2, 2);
-        lua_rawseti(L, -2, ++i);                             // list
+        lua_rawseti(L, -2, ++i); // list
     }
     luaL_setmetatable(L, LUAJSON_ORDERED_MT);
 }
 
 static void push_object(lua_State *L, json_t *obj)
 {
-    lua_createtable(L, 0, (int)json_object_size(obj));      // tbl
+    lua_createtable(L, 0, (int)json_object_size(obj)); // tbl
     const char *key;
     json_t *val;
     void *iter = json_object_iter(obj);
@@ -57,9 +56,9 @@ static void push_object(lua_State *L, json_t *obj)
         key = json_object_iter_key(iter);
         size_t klen = json_object_iter_key_len(iter);
         val = json_object_iter_value(iter);
-        lua_pushlstring(L, key, klen);                       // tbl key
-        push_value(L, val, key_is_ordered(key, klen));      // tbl key value
-        lua_rawset(L, -3);                                   // tbl
+        lua_pushlstring(L, key, klen);                 // tbl key
+        push_value(L, val, key_is_ordered(key, klen)); // tbl key value
+        lua_rawset(L, -3);                             // tbl
     }
     luaL_setmetatable(L, LUAJSON_OBJECT_MT);
 }
@@ -83,24 +82,12 @@ static void push_value(lua_State *L, json_t *v, bool ordered_object)
         }
         break;
     }
-    case JSON_STRING:
-        lua_pushlstring(L, json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        lua_pushinteger(L, (lua_Integer)json_integer_value(v));
-        break;
-    case JSON_REAL:
-        lua_pushnumber(L, json_real_value(v));
-        break;
-    case JSON_TRUE:
-        lua_pushboolean(L, 1);
-        break;
-    case JSON_FALSE:
-        lua_pushboolean(L, 0);
-        break;
-    case JSON_NULL:
-        lua_pushlightuserdata(L, NULL);
-        break;
+    case JSON_STRING: lua_pushlstring(L, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER: lua_pushinteger(L, (lua_Integer)json_integer_value(v)); break;
+    case JSON_REAL: lua_pushnumber(L, json_real_value(v)); break;
+    case JSON_TRUE: lua_pushboolean(L, 1); break;
+    case JSON_FALSE: lua_pushboolean(L, 0); break;
+    case JSON_NULL: lua_pushlightuserdata(L, NULL); break;
     }
 }
 
@@ -116,7 +103,7 @@ void luajson_push(lua_State *L, json_t *v)
 
 typedef struct conv {
     lua_State *L;
-    sbuf path;   /* "tasks[3].env" */
+    sbuf path; /* "tasks[3].env" */
     const char *root;
     int depth;
     sh_err *e;
@@ -129,9 +116,9 @@ static json_t *conv_fail(conv *c, const char *fmt, const char *detail)
     char problem[256];
     snprintf(problem, sizeof problem, fmt, detail);
     const char *path = sbuf_cstr(&c->path);
-    if (c->path.len > 240)  /* a table that contains itself: keep the ends */
-        sh_err_set(c->e, SH_EINVAL, "%s: %.80s...%s: %s", c->root, path,
-                   path + c->path.len - 120, problem);
+    if (c->path.len > 240) /* a table that contains itself: keep the ends */
+        sh_err_set(c->e, SH_EINVAL, "%s: %.80s...%s: %s", c->root, path, path + c->path.len - 120,
+                   problem);
     else if (c->path.len)
         sh_err_set(c->e, SH_EINVAL, "%s: %s: %s", c->root, path, problem);
     else
@@ -168,7 +155,11 @@ static bool has_metatable(lua_State *L, int idx, const char *name)
     return same;
 }
 
-enum table_kind { TK_ARRAY, TK_OBJECT, TK_BAD };
+enum table_kind {
+    TK_ARRAY,
+    TK_OBJECT,
+    TK_BAD
+};
 
 /* Array when the keys are exactly 1..n (n >= 1) or the table is empty and
  * unmarked; object when every key is a string. */
@@ -177,9 +168,9 @@ static enum table_kind classify(conv *c, int idx, size_t *count)
     lua_State *L = c->L;
     size_t n = 0, nstr = 0, nint = 0;
     lua_Integer max = 0;
-    const char *other = NULL;   /* type of a key that is neither */
+    const char *other = NULL; /* type of a key that is neither */
     lua_pushnil(L);
-    while (lua_next(L, idx)) {                               // key value
+    while (lua_next(L, idx)) { // key value
         n++;
         if (lua_type(L, -2) == LUA_TSTRING) {
             nstr++;
@@ -190,7 +181,7 @@ static enum table_kind classify(conv *c, int idx, size_t *count)
         } else {
             other = luaL_typename(L, -2);
         }
-        lua_pop(L, 1);                                       // key
+        lua_pop(L, 1); // key
     }
     *count = n;
     if (n == 0)
@@ -263,7 +254,7 @@ static json_t *conv_object(conv *c, int idx, size_t n)
     size_t k = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        keys[k].s = lua_tolstring(L, -2, &keys[k].len);   /* a string: no conversion */
+        keys[k].s = lua_tolstring(L, -2, &keys[k].len); /* a string: no conversion */
         k++;
         lua_pop(L, 1);
     }
@@ -288,8 +279,8 @@ static json_t *conv_pair(conv *c, json_t *obj, lua_Integer i)
     lua_State *L = c->L;
     int pair = lua_gettop(L);
     if (lua_type(L, pair) == LUA_TTABLE) {
-        lua_rawgeti(L, pair, 1);                             // pair key
-        lua_rawgeti(L, pair, 2);                             // pair key value
+        lua_rawgeti(L, pair, 1); // pair key
+        lua_rawgeti(L, pair, 2); // pair key value
         if (lua_type(L, pair + 1) == LUA_TSTRING) {
             size_t klen;
             const char *k = lua_tolstring(L, pair + 1, &klen);
@@ -311,7 +302,7 @@ static json_t *conv_ordered(conv *c, int idx)
     json_t *obj = json_object();
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
     for (lua_Integer i = 1; i <= n && obj; i++) {
-        lua_rawgeti(L, idx, i);                              // pair
+        lua_rawgeti(L, idx, i); // pair
         if (!conv_pair(c, obj, i)) {
             json_decref(obj);
             obj = NULL;
@@ -347,10 +338,8 @@ static json_t *conv_value(conv *c, int idx)
 {
     lua_State *L = c->L;
     switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-        return json_null();
-    case LUA_TBOOLEAN:
-        return json_boolean(lua_toboolean(L, idx));
+    case LUA_TNIL: return json_null();
+    case LUA_TBOOLEAN: return json_boolean(lua_toboolean(L, idx));
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx))
             return json_integer((json_int_t)lua_tointeger(L, idx));
@@ -367,10 +356,8 @@ static json_t *conv_value(conv *c, int idx)
         if (lua_touserdata(L, idx) == NULL)
             return json_null();
         return conv_fail(c, "%s", "cannot convert a light userdata to JSON");
-    case LUA_TTABLE:
-        return conv_table(c, lua_absindex(L, idx));
-    default:
-        return conv_fail(c, "cannot convert a %s to JSON", lua_typename(L, lua_type(L, idx)));
+    case LUA_TTABLE: return conv_table(c, lua_absindex(L, idx));
+    default: return conv_fail(c, "cannot convert a %s to JSON", lua_typename(L, lua_type(L, idx)));
     }
 }
 

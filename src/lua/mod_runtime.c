@@ -68,12 +68,9 @@ static int runtime_limit_exceeded(lua_State *L)
 }
 
 static const luaL_Reg runtime_functions[] = {
-    {"limit_exceeded", runtime_limit_exceeded},
-    {"embedded_source", runtime_embedded_source},
-    {"embedded_modules", runtime_embedded_modules},
-    {"user_path", runtime_user_path},
-    {"set_context", runtime_set_context},
-    {NULL, NULL},
+    {"limit_exceeded", runtime_limit_exceeded},     {"embedded_source", runtime_embedded_source},
+    {"embedded_modules", runtime_embedded_modules}, {"user_path", runtime_user_path},
+    {"set_context", runtime_set_context},           {NULL, NULL},
 };
 
 int luaopen_scripthut_runtime(lua_State *L)

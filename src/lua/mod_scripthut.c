@@ -30,7 +30,7 @@
 #endif
 
 #define API_CONN_MT "scripthut.connection"
-#define API_CONN_KEY "scripthut.open_connection"  /* registry: the open connection */
+#define API_CONN_KEY "scripthut.open_connection"   /* registry: the open connection */
 #define API_OPTIONS_KEY "scripthut.client_options" /* registry: {config=, server=} */
 #define API_EXEC_RESULT_MT "scripthut.exec_result"
 
@@ -58,12 +58,12 @@ static cli_client *api_client(lua_State *L, sh_err *e)
     lua_pop(L, 1);
     if (c && c->cl)
         return c->cl;
-    lua_getfield(L, LUA_REGISTRYINDEX, API_OPTIONS_KEY);     // opts
+    lua_getfield(L, LUA_REGISTRYINDEX, API_OPTIONS_KEY); // opts
     lua_getfield(L, -1, "config");
-    lua_getfield(L, -2, "server");                           // opts config server
+    lua_getfield(L, -2, "server"); // opts config server
     /* The userdata exists before the connection does, so a memory error
      * after client_open cannot leak it. */
-    c = lua_newuserdatauv(L, sizeof *c, 0);                  // opts config server conn
+    c = lua_newuserdatauv(L, sizeof *c, 0); // opts config server conn
     c->cl = NULL;
     luaL_setmetatable(L, API_CONN_MT);
     client_options o = {.config_path = lua_tostring(L, -3), .server = lua_tostring(L, -2)};
@@ -71,7 +71,7 @@ static cli_client *api_client(lua_State *L, sh_err *e)
         lua_pop(L, 4);
         return NULL;
     }
-    lua_setfield(L, LUA_REGISTRYINDEX, API_CONN_KEY);        // opts config server
+    lua_setfield(L, LUA_REGISTRYINDEX, API_CONN_KEY); // opts config server
     lua_pop(L, 3);
     return c->cl;
 }
@@ -103,15 +103,13 @@ static json_t *api_without_nulls(json_t *v)
     size_t i;
     if (json_is_object(v)) {
         out = json_object();
-        json_object_foreach(v, key, x)
-            if (!json_is_null(x))
-                json_object_set_new(out, key, api_without_nulls(x));
+        json_object_foreach(v, key, x) if (!json_is_null(x))
+            json_object_set_new(out, key, api_without_nulls(x));
         return out;
     }
     if (json_is_array(v)) {
         out = json_array();
-        json_array_foreach(v, i, x)
-            json_array_append_new(out, api_without_nulls(x));
+        json_array_foreach(v, i, x) json_array_append_new(out, api_without_nulls(x));
         return out;
     }
     return json_incref(v);
@@ -123,11 +121,11 @@ static int api_push_result(lua_State *L, json_t *v, const char *field)
 {
     json_t *plain = api_without_nulls(field ? json_object_get(v, field) : v);
     json_decref(v);
-    json_t **box = util_json_box(L, plain);                  // box
-    luajson_push(L, plain);                                  // box value
+    json_t **box = util_json_box(L, plain); // box
+    luajson_push(L, plain);                 // box value
     json_decref(plain);
     *box = NULL;
-    lua_remove(L, -2);                                       // value
+    lua_remove(L, -2); // value
     return 1;
 }
 
@@ -159,8 +157,7 @@ static lua_Integer api_opt_integer(lua_State *L, int idx, const char *name, lua_
         int isnum = 0;
         n = lua_tointegerx(L, -1, &isnum);
         if (!isnum)
-            luaL_error(L, "option '%s' must be an integer, not a %s", name,
-                       luaL_typename(L, -1));
+            luaL_error(L, "option '%s' must be an integer, not a %s", name, luaL_typename(L, -1));
     }
     lua_pop(L, 1);
     return n;
@@ -183,10 +180,10 @@ static void api_check_options(lua_State *L, int idx)
 }
 
 /* Every primitive starts like this: connect, or return nil, err. */
-#define API_CLIENT(L, cl, e)                                                                 \
-    sh_err e = SH_ERR_INIT;                                                                  \
-    cli_client *cl = api_client(L, &e);                                                      \
-    if (!cl)                                                                                 \
+#define API_CLIENT(L, cl, e)                                                                       \
+    sh_err e = SH_ERR_INIT;                                                                        \
+    cli_client *cl = api_client(L, &e);                                                            \
+    if (!cl)                                                                                       \
     return api_fail(L, &e)
 
 /* ---- primitives ---------------------------------------------------------- */
@@ -308,7 +305,7 @@ static int api_submit(lua_State *L)
     json_t *doc = luajson_to(L, 3, "tasks", &conv);
     if (!doc)
         return luaL_error(L, "%s", conv.msg); /* a function in a task: misuse */
-    json_t **box = util_json_box(L, doc); /* until the call returns */
+    json_t **box = util_json_box(L, doc);     /* until the call returns */
     API_CLIENT(L, cl, e);
     json_t *out = NULL;
     int rc = client_submit(cl, run_name, backend_name, doc, &out, &e);
@@ -377,7 +374,8 @@ static json_t *api_find_backend(json_t *config, const char *name, sh_err *e)
     json_t *list = json_object_get(config, "backends"), *b;
     size_t i;
     sbuf known = SBUF_INIT;
-    json_array_foreach(list, i, b) {
+    json_array_foreach(list, i, b)
+    {
         const char *n = json_string_value(json_object_get(b, "name"));
         if (n && strcmp(n, name) == 0) {
             sbuf_free(&known);
@@ -440,15 +438,15 @@ static int api_exec(lua_State *L)
     }
     /* the result lives in a userdata, so a memory error while building the
      * table cannot leak its buffers */
-    exec_result *r = lua_newuserdatauv(L, sizeof *r, 0);     // r
+    exec_result *r = lua_newuserdatauv(L, sizeof *r, 0); // r
     memset(r, 0, sizeof *r);
     luaL_setmetatable(L, API_EXEC_RESULT_MT);
-    int rc = b->tr->ops->exec(b->tr, command, NULL, 0, timeout > 0 ? (int)(timeout * 1000) : 0,
-                              r, &e);
+    int rc =
+        b->tr->ops->exec(b->tr, command, NULL, 0, timeout > 0 ? (int)(timeout * 1000) : 0, r, &e);
     backend_destroy(b);
     if (rc != 0)
         return api_fail(L, &e);
-    api_push_exec_result(L, r);                              // r result
+    api_push_exec_result(L, r); // r result
     return 1;
 }
 
@@ -540,11 +538,11 @@ int luaopen_scripthut(lua_State *L)
     lua_pop(L, 1);
     lua_getglobal(L, "require");
     lua_pushstring(L, "scripthut.api");
-    lua_call(L, 1, 1);                                       // build
-    luaL_newlib(L, api_primitives);                          // build core
+    lua_call(L, 1, 1);              // build
+    luaL_newlib(L, api_primitives); // build core
     lua_pushstring(L, SCRIPTHUT_VERSION);
     lua_setfield(L, -2, "version");
-    lua_call(L, 1, 1);                                       // module
+    lua_call(L, 1, 1); // module
     return 1;
 }
 
@@ -572,8 +570,7 @@ int host_enable_scripthut(host *h, const char *config_path, const char *server, 
     lua_getglobal(L, "require");
     lua_pushstring(L, "scripthut");
     if (lua_pcall(L, 1, 1, -3) != LUA_OK) {
-        sh_err_set(e, SH_EINTERNAL, "cannot load the scripthut module: %s",
-                   lua_tostring(L, -1));
+        sh_err_set(e, SH_EINTERNAL, "cannot load the scripthut module: %s", lua_tostring(L, -1));
         lua_pop(L, 2);
         return -1;
     }

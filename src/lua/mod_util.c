@@ -80,8 +80,14 @@ static int util_has_mt(lua_State *L, const char *name)
     return 1;
 }
 
-static int util_is_object(lua_State *L) { return util_has_mt(L, LUAJSON_OBJECT_MT); }
-static int util_is_ordered(lua_State *L) { return util_has_mt(L, LUAJSON_ORDERED_MT); }
+static int util_is_object(lua_State *L)
+{
+    return util_has_mt(L, LUAJSON_OBJECT_MT);
+}
+static int util_is_ordered(lua_State *L)
+{
+    return util_has_mt(L, LUAJSON_ORDERED_MT);
+}
 
 /* A userdata owning a jansson value until the conversion is done, so a
  * memory error in the middle cannot leak it. */
@@ -108,7 +114,7 @@ static int util_json_decode(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    json_t **box = util_json_box(L, NULL);                   // box
+    json_t **box = util_json_box(L, NULL); // box
     json_error_t jerr;
     json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     *box = v;
@@ -117,7 +123,7 @@ static int util_json_decode(lua_State *L)
         lua_pushfstring(L, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
         return 2;
     }
-    luajson_push(L, v);                                      // box value
+    luajson_push(L, v); // box value
     json_decref(v);
     *box = NULL;
     return 1;
@@ -169,7 +175,10 @@ static int util_raise(lua_State *L)
     return lua_error(L);
 }
 
-static int util_is_error(lua_State *L) { return util_has_mt(L, LUA_ERROR_MT); }
+static int util_is_error(lua_State *L)
+{
+    return util_has_mt(L, LUA_ERROR_MT);
+}
 
 static int util_error_tostring(lua_State *L)
 {

@@ -87,9 +87,9 @@ static void repl_add_keys(lua_State *L, int t, int out, const char *prefix, size
                           const char *partial)
 {
     size_t plen = strlen(partial);
-    lua_pushnil(L);                                          // key
-    while (lua_next(L, t)) {                                 // key value
-        lua_pop(L, 1);                                       // key
+    lua_pushnil(L);          // key
+    while (lua_next(L, t)) { // key value
+        lua_pop(L, 1);       // key
         if (lua_type(L, -1) != LUA_TSTRING)
             continue;
         const char *key = lua_tostring(L, -1);
@@ -97,7 +97,7 @@ static void repl_add_keys(lua_State *L, int t, int out, const char *prefix, size
             continue;
         lua_pushlstring(L, prefix, prefix_len);
         lua_pushvalue(L, -2);
-        lua_concat(L, 2);                                    // key match
+        lua_concat(L, 2); // key match
         lua_rawseti(L, out, (lua_Integer)lua_rawlen(L, out) + 1);
     }
 }
@@ -109,10 +109,10 @@ static int repl_candidates(lua_State *L)
     const char *text = lua_touserdata(L, 1);
     const char *dot = strrchr(text, '.');
     size_t prefix_len = dot ? (size_t)(dot - text) + 1 : 0;
-    lua_newtable(L);                                         // text out
+    lua_newtable(L); // text out
     int out = lua_gettop(L);
     if (dot)
-        repl_push_path(L, text, (size_t)(dot - text));       // text out tbl
+        repl_push_path(L, text, (size_t)(dot - text)); // text out tbl
     else
         lua_pushglobaltable(L);
     int t = lua_gettop(L);
@@ -160,8 +160,8 @@ static char *repl_generator(const char *text, int state)
                 lua_rawgeti(L, -1, (lua_Integer)i);
                 /* skip duplicates (a key both in the table and its __index) */
                 const char *m = lua_tostring(L, -1);
-                if (m && (repl_match_count == 0 ||
-                          strcmp(repl_matches[repl_match_count - 1], m) != 0))
+                if (m &&
+                    (repl_match_count == 0 || strcmp(repl_matches[repl_match_count - 1], m) != 0))
                     repl_matches[repl_match_count++] = xstrdup(m);
                 lua_pop(L, 1);
             }

@@ -142,8 +142,8 @@ static bool pump(local_child *c, const char *in, size_t in_len, int64_t deadline
     else
         fcntl(c->in_fd, F_SETFL, fcntl(c->in_fd, F_GETFL) | O_NONBLOCK);
     while (c->out_fd >= 0 || c->err_fd >= 0) {
-        struct pollfd p[3] = {{c->out_fd, POLLIN, 0}, {c->err_fd, POLLIN, 0},
-                              {c->in_fd, POLLOUT, 0}};
+        struct pollfd p[3] = {
+            {c->out_fd, POLLIN, 0}, {c->err_fd, POLLIN, 0}, {c->in_fd, POLLOUT, 0}};
         int wait_ms = -1;
         if (deadline_ms) {
             int64_t left = deadline_ms - time_monotonic_ms();
@@ -179,8 +179,8 @@ static void local_result(int status, bool timed_out, exec_result *r)
     }
 }
 
-static int local_exec(transport *t, const char *command, const char *stdin_data,
-                      size_t stdin_len, int timeout_ms, exec_result *r, sh_err *e)
+static int local_exec(transport *t, const char *command, const char *stdin_data, size_t stdin_len,
+                      int timeout_ms, exec_result *r, sh_err *e)
 {
     (void)t;
     memset(r, 0, sizeof *r);
@@ -229,12 +229,12 @@ static int local_read_file(transport *t, const char *path, size_t tail_bytes, ch
     free(p);
     if (rc == 0)
         return 0;
-    return sh_err_set(e, saved == ENOENT ? SH_ENOTFOUND : SH_EINTERNAL, "cannot read %s: %s",
-                      path, strerror(saved));
+    return sh_err_set(e, saved == ENOENT ? SH_ENOTFOUND : SH_EINTERNAL, "cannot read %s: %s", path,
+                      strerror(saved));
 }
 
-static int local_write_file(transport *t, const char *path, const char *data, size_t len,
-                            int mode, sh_err *e)
+static int local_write_file(transport *t, const char *path, const char *data, size_t len, int mode,
+                            sh_err *e)
 {
     (void)t;
     char *p = fs_expand_home(path);

@@ -24,10 +24,10 @@
 #include "util/sbuf.h"
 #include "util/timeutil.h"
 
-#define SSH_LOG_SIZE 50          /* commands kept for `backend list --json` */
-#define SSH_LOG_CMD_MAX 240      /* characters of a command kept in the log */
+#define SSH_LOG_SIZE 50     /* commands kept for `backend list --json` */
+#define SSH_LOG_CMD_MAX 240 /* characters of a command kept in the log */
 #define SSH_BACKOFF_MAX_MS 60000
-#define SSH_EXIT_NOT_FOUND 44    /* our read_file's "no such file" exit status */
+#define SSH_EXIT_NOT_FOUND 44 /* our read_file's "no such file" exit status */
 
 typedef struct ssh_log_entry {
     int64_t at_us;
@@ -41,14 +41,14 @@ typedef struct ssh_log_entry {
 } ssh_log_entry;
 
 typedef struct ssh_transport {
-    ssh_settings s;              /* strings owned (see settings_copy) */
+    ssh_settings s; /* strings owned (see settings_copy) */
     pthread_mutex_t mu;
     ssh_conn c;
     bool connected, ever_connected;
     int64_t connected_since_us;
     char last_error[1024];
     int64_t last_error_us;
-    int64_t retry_at_ms;         /* no connection attempt before this (backoff) */
+    int64_t retry_at_ms; /* no connection attempt before this (backoff) */
     int backoff_ms;
     /* counters */
     long commands, failed, timeouts, connects, connect_failures, drops;
@@ -168,8 +168,8 @@ static int ensure_connected(ssh_transport *st, sh_err *e)
         return 0;
     int64_t now = time_monotonic_ms();
     if (now < st->retry_at_ms)
-        return sh_err_set(e, SH_EUNAVAIL, "%s (next connection attempt in %lld s)",
-                          st->last_error, (long long)((st->retry_at_ms - now + 999) / 1000));
+        return sh_err_set(e, SH_EUNAVAIL, "%s (next connection attempt in %lld s)", st->last_error,
+                          (long long)((st->retry_at_ms - now + 999) / 1000));
     if (ssh_conn_open(&st->s, now + st->s.connect_timeout_ms, &st->c, e) < 0) {
         st->connect_failures++;
         /* Back off 1, 2, 4 ... 60 s: a host that is down or refuses our key
@@ -194,10 +194,10 @@ static int ensure_connected(ssh_transport *st, sh_err *e)
 /* --- exec ------------------------------------------------------------------------------ */
 
 typedef enum run_outcome {
-    RUN_DONE,       /* the command ran; r is filled */
-    RUN_TIMED_OUT,  /* deadline passed; r has what arrived */
-    RUN_STALE,      /* failed before the command reached the server: safe to retry */
-    RUN_BROKEN,     /* the session failed while the command may have run */
+    RUN_DONE,      /* the command ran; r is filled */
+    RUN_TIMED_OUT, /* deadline passed; r has what arrived */
+    RUN_STALE,     /* failed before the command reached the server: safe to retry */
+    RUN_BROKEN,    /* the session failed while the command may have run */
 } run_outcome;
 
 static const char *sess_error(ssh_transport *st)
@@ -345,8 +345,7 @@ static run_outcome run_once(ssh_transport *st, const char *cmd, const char *in, 
         } else if (!closed) {
             /* The output is complete but the exit status may not be: treat
              * as a broken session rather than invent a status. */
-            snprintf(why, why_len, "connection lost while closing the command: %s",
-                     sess_error(st));
+            snprintf(why, why_len, "connection lost while closing the command: %s", sess_error(st));
             outcome = RUN_BROKEN;
         }
     }
@@ -409,16 +408,15 @@ static int ssh_exec(transport *t, const char *command, const char *stdin_data, s
 
 /* --- files ------------------------------------------------------------------------------ */
 
-static int ssh_read_file(transport *t, const char *path, size_t tail_bytes, char **out,
-                         size_t *len, sh_err *e)
+static int ssh_read_file(transport *t, const char *path, size_t tail_bytes, char **out, size_t *len,
+                         sh_err *e)
 {
     ssh_transport *st = t->impl;
     char *q = shell_quote_path_expand_prefix(path);
-    char *cmd = tail_bytes
-                    ? xasprintf("f=%s; [ -e \"$f\" ] || exit %d; exec tail -c %zu -- \"$f\"", q,
-                                SSH_EXIT_NOT_FOUND, tail_bytes)
-                    : xasprintf("f=%s; [ -e \"$f\" ] || exit %d; exec cat -- \"$f\"", q,
-                                SSH_EXIT_NOT_FOUND);
+    char *cmd = tail_bytes ? xasprintf("f=%s; [ -e \"$f\" ] || exit %d; exec tail -c %zu -- \"$f\"",
+                                       q, SSH_EXIT_NOT_FOUND, tail_bytes)
+                           : xasprintf("f=%s; [ -e \"$f\" ] || exit %d; exec cat -- \"$f\"", q,
+                                       SSH_EXIT_NOT_FOUND);
     free(q);
     exec_result r;
     int rc = ssh_exec(t, cmd, NULL, 0, 0, &r, e);
@@ -477,19 +475,19 @@ static json_t *ssh_describe(transport *t)
 {
     ssh_transport *st = t->impl;
     pthread_mutex_lock(&st->mu);
-    const char *state = st->connected         ? "connected"
+    const char *state = st->connected                                  ? "connected"
                         : !st->ever_connected && !st->connect_failures ? "not connected yet"
-                                                                      : "disconnected";
+                                                                       : "disconnected";
     json_t *log = json_array();
     for (size_t k = 0; k < st->log_count; k++) {
         size_t i = (st->log_next + SSH_LOG_SIZE - 1 - k) % SSH_LOG_SIZE; /* newest first */
         ssh_log_entry *le = &st->log[i];
-        json_t *o = json_pack("{s:o,s:s,s:I,s:b}", "at", iso_or_null(le->at_us), "command",
-                              le->command, "duration_ms", (json_int_t)le->duration_ms,
-                              "timed_out", le->timed_out);
-        json_object_set_new(o, "exit_status", le->error[0] && !le->timed_out
-                                                  ? json_null()
-                                                  : json_integer(le->exit_status));
+        json_t *o =
+            json_pack("{s:o,s:s,s:I,s:b}", "at", iso_or_null(le->at_us), "command", le->command,
+                      "duration_ms", (json_int_t)le->duration_ms, "timed_out", le->timed_out);
+        json_object_set_new(o, "exit_status",
+                            le->error[0] && !le->timed_out ? json_null()
+                                                           : json_integer(le->exit_status));
         if (le->term_signal)
             json_object_set_new(o, "signal", json_integer(le->term_signal));
         if (le->error[0])
@@ -504,17 +502,16 @@ static json_t *ssh_describe(transport *t)
                           "host_key_check", st->s.check_host_key);
     json_object_set_new(d, "connected_since",
                         st->connected ? iso_or_null(st->connected_since_us) : json_null());
-    json_object_set_new(d, "last_error", st->last_error[0] ? json_string(st->last_error)
-                                                           : json_null());
+    json_object_set_new(d, "last_error",
+                        st->last_error[0] ? json_string(st->last_error) : json_null());
     json_object_set_new(d, "last_error_at", iso_or_null(st->last_error_us));
     if (st->s.jump)
         json_object_set_new(d, "proxy_jump", json_string(st->s.jump));
-    json_t *counters = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "commands",
-                                 (json_int_t)st->commands, "failed", (json_int_t)st->failed,
-                                 "timeouts", (json_int_t)st->timeouts, "connects",
-                                 (json_int_t)st->connects, "connect_failures",
-                                 (json_int_t)st->connect_failures, "drops",
-                                 (json_int_t)st->drops);
+    json_t *counters =
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "commands", (json_int_t)st->commands, "failed",
+                  (json_int_t)st->failed, "timeouts", (json_int_t)st->timeouts, "connects",
+                  (json_int_t)st->connects, "connect_failures", (json_int_t)st->connect_failures,
+                  "drops", (json_int_t)st->drops);
     json_object_set_new(counters, "stdin_bytes", json_integer(st->stdin_bytes));
     json_object_set_new(counters, "stdout_bytes", json_integer(st->stdout_bytes));
     json_object_set_new(counters, "stderr_bytes", json_integer(st->stderr_bytes));

@@ -19,21 +19,21 @@
 #include "transport/transport.h"
 
 typedef struct ssh_settings {
-    const char *label;          /* the backend's name, for messages */
-    const char *host;           /* address to connect to (after ~/.ssh/config HostName) */
-    const char *host_alias;     /* what the user wrote (for messages); may equal host */
+    const char *label;      /* the backend's name, for messages */
+    const char *host;       /* address to connect to (after ~/.ssh/config HostName) */
+    const char *host_alias; /* what the user wrote (for messages); may equal host */
     int port;
     const char *user;
     const char *key_path;       /* NULL: agent only */
     const char *passphrase_env; /* name of the env var holding the key's passphrase */
     bool use_agent;             /* try ssh-agent identities (SSH_AUTH_SOCK) */
     const char *known_hosts;
-    bool check_host_key;        /* false only when the config says so explicitly */
-    const char *jump;           /* ProxyJump "[user@]host[:port]", or NULL */
+    bool check_host_key; /* false only when the config says so explicitly */
+    const char *jump;    /* ProxyJump "[user@]host[:port]", or NULL */
     int connect_timeout_ms;
-    int command_timeout_ms;     /* default per-command limit when exec gets 0 */
+    int command_timeout_ms; /* default per-command limit when exec gets 0 */
     int keepalive_s;
-    bool bastion;               /* internal: these settings are a ProxyJump hop (messages) */
+    bool bastion; /* internal: these settings are a ProxyJump hop (messages) */
 } ssh_settings;
 
 /* Creates the transport; it connects on first use.  The settings are copied. */

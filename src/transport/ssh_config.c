@@ -69,7 +69,10 @@ static char *expand_tokens(const char *v, const char *host, const char *user, co
         case 'h': sbuf_puts(&b, host); break;
         case 'u': sbuf_puts(&b, user ? user : ""); break;
         case '%': sbuf_putc(&b, '%'); break;
-        default: sbuf_putc(&b, '%'); sbuf_putc(&b, *v); break;
+        default:
+            sbuf_putc(&b, '%');
+            sbuf_putc(&b, *v);
+            break;
         }
     }
     return sbuf_detach(&b);
@@ -108,8 +111,7 @@ static void set_once(char **slot, const char *value)
         *slot = xstrdup(value);
 }
 
-void ssh_config_lookup(const char *text, const char *host, const char *home,
-                       ssh_host_config *out)
+void ssh_config_lookup(const char *text, const char *host, const char *home, ssh_host_config *out)
 {
     memset(out, 0, sizeof *out);
     if (!text || !host)

@@ -13,8 +13,8 @@ typedef struct ssh_host_config {
     char *hostname;
     char *user;
     int port;
-    char *identity_file;  /* "~" and "%d" expanded, "%h" -> the host, "%u" -> user */
-    char *proxy_jump;     /* "[user@]host[:port]"; "none" is returned as NULL */
+    char *identity_file; /* "~" and "%d" expanded, "%h" -> the host, "%u" -> user */
+    char *proxy_jump;    /* "[user@]host[:port]"; "none" is returned as NULL */
 } ssh_host_config;
 
 /* Looks up `host` (the alias the user wrote) in the text of an ssh_config
@@ -22,8 +22,7 @@ typedef struct ssh_host_config {
  * line), "Match all", "key value" and "key=value" forms, comments.  Include
  * and other Match criteria are ignored (documented).  home is used for ~ and
  * %d. */
-void ssh_config_lookup(const char *text, const char *host, const char *home,
-                       ssh_host_config *out);
+void ssh_config_lookup(const char *text, const char *host, const char *home, ssh_host_config *out);
 void ssh_host_config_free(ssh_host_config *c);
 
 /* OpenSSH-style glob: '*' any run, '?' one character. */

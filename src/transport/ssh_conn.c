@@ -84,11 +84,11 @@ int ssh_conn_wait(LIBSSH2_SESSION *sess, int sock, int64_t deadline_ms)
     return 0;
 }
 
-#define AGAIN(call, sess, sock, deadline, rc)                                                    \
-    do {                                                                                       \
-        while (((rc) = (call)) == LIBSSH2_ERROR_EAGAIN)                                        \
-            if (ssh_conn_wait((sess), (sock), (deadline)) < 0)                                 \
-                break;                                                                         \
+#define AGAIN(call, sess, sock, deadline, rc)                                                      \
+    do {                                                                                           \
+        while (((rc) = (call)) == LIBSSH2_ERROR_EAGAIN)                                            \
+            if (ssh_conn_wait((sess), (sock), (deadline)) < 0)                                     \
+                break;                                                                             \
     } while (0)
 
 /* --- TCP -------------------------------------------------------------------------------- */
@@ -298,8 +298,10 @@ static int auth_key_file(LIBSSH2_SESSION *sess, int sock, int64_t deadline, cons
                     "environment variable named by ssh.passphrase_env; ",
                     s->key_path, session_error(sess));
     else
-        sbuf_printf(why, "the server refused key %s (%s); is its .pub in ~/.ssh/authorized_keys "
-                    "of %s?; ", s->key_path, session_error(sess), s->user);
+        sbuf_printf(why,
+                    "the server refused key %s (%s); is its .pub in ~/.ssh/authorized_keys "
+                    "of %s?; ",
+                    s->key_path, session_error(sess), s->user);
     if (s->passphrase_env && !pass && rc == LIBSSH2_ERROR_FILE)
         sbuf_printf(why, "%s is not set; ", s->passphrase_env);
     return -1;
@@ -402,8 +404,9 @@ int ssh_open_session(const ssh_settings *s, int sock, int64_t deadline, LIBSSH2_
         return fail(e, s, "cannot create an SSH session%s", "");
     libssh2_session_set_blocking(sess, 0);
     LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(sess);
-    bool loaded = kh && s->known_hosts &&
-                  libssh2_knownhost_readfile(kh, s->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) >= 0;
+    bool loaded =
+        kh && s->known_hosts &&
+        libssh2_knownhost_readfile(kh, s->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) >= 0;
     prefer_known_hostkeys(sess, loaded ? kh : NULL, s);
     int rc;
     AGAIN(libssh2_session_handshake(sess, sock), sess, sock, deadline, rc);
@@ -457,8 +460,8 @@ void ssh_conn_close(ssh_conn *c)
         /* Best effort and bounded: the peer may be gone already. */
         int64_t deadline = time_monotonic_ms() + 500;
         int rc;
-        AGAIN(libssh2_session_disconnect(c->sess, "scripthut: closing"), c->sess, c->sock,
-              deadline, rc);
+        AGAIN(libssh2_session_disconnect(c->sess, "scripthut: closing"), c->sess, c->sock, deadline,
+              rc);
         (void)rc;
         ssh_free_session(c->sess, c->sock);
     }

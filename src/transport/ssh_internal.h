@@ -15,20 +15,23 @@
 #include "transport/ssh.h"
 
 typedef struct ssh_conn {
-    int sock;                    /* the session's socket (a socketpair end with ProxyJump) */
+    int sock; /* the session's socket (a socketpair end with ProxyJump) */
     LIBSSH2_SESSION *sess;
     /* ProxyJump: the bastion session and the direct-tcpip channel through it,
      * shuttled to/from `sock` by a pump thread. */
     int jump_sock;
     LIBSSH2_SESSION *jump_sess;
     LIBSSH2_CHANNEL *jump_chan;
-    int pump_fd;                 /* the other end of the socketpair */
+    int pump_fd; /* the other end of the socketpair */
     pthread_t pump;
     bool pump_running;
-    int pump_stop;               /* set (atomically) by ssh_jump_close */
+    int pump_stop; /* set (atomically) by ssh_jump_close */
 } ssh_conn;
 
-#define SSH_CONN_INIT {-1, NULL, -1, NULL, NULL, -1, 0, false, 0}
+#define SSH_CONN_INIT                                                                              \
+    {                                                                                              \
+        -1, NULL, -1, NULL, NULL, -1, 0, false, 0                                                  \
+    }
 
 /* The steps of ssh_conn_open, shared with ssh_jump.c (the bastion hop is
  * opened the same way as the target: same auth and known_hosts rules). */

@@ -195,9 +195,9 @@ static int open_tunnel(const ssh_settings *s, const ssh_settings *b, int64_t dea
                        sh_err *e)
 {
     LIBSSH2_CHANNEL *ch;
-    while (!(ch = libssh2_channel_direct_tcpip_ex(c->jump_sess, s->host, s->port, "127.0.0.1",
-                                                   22)) &&
-           libssh2_session_last_errno(c->jump_sess) == LIBSSH2_ERROR_EAGAIN)
+    while (
+        !(ch = libssh2_channel_direct_tcpip_ex(c->jump_sess, s->host, s->port, "127.0.0.1", 22)) &&
+        libssh2_session_last_errno(c->jump_sess) == LIBSSH2_ERROR_EAGAIN)
         if (ssh_conn_wait(c->jump_sess, c->jump_sock, deadline) < 0)
             break;
     if (ch) {

@@ -59,8 +59,10 @@ static char *resolve_jump(const char *jump, const char *cfg_text, const char *ho
     ssh_host_config jc;
     ssh_config_lookup(cfg_text, host, home, &jc);
     const char *u = user ? user : jc.user;
-    char *out = xasprintf("%s%s%s:%d", u ? u : "", u ? "@" : "",
-                          jc.hostname ? jc.hostname : host, port ? port : jc.port > 0 ? jc.port : 22);
+    char *out = xasprintf("%s%s%s:%d", u ? u : "", u ? "@" : "", jc.hostname ? jc.hostname : host,
+                          port          ? port
+                          : jc.port > 0 ? jc.port
+                                        : 22);
     ssh_host_config_free(&jc);
     free(user);
     free(host);
@@ -85,8 +87,8 @@ transport *transport_ssh_from_config(const char *backend_name, json_t *ssh, sh_e
     if (fs_read_file(cfg_path, &text, NULL) < 0)
         text = NULL;
     ssh_config_lookup(text, alias, home, &hc);
-    char *jump = resolve_jump(jstr(ssh, "proxy_jump") ? jstr(ssh, "proxy_jump") : hc.proxy_jump,
-                              text, home);
+    char *jump =
+        resolve_jump(jstr(ssh, "proxy_jump") ? jstr(ssh, "proxy_jump") : hc.proxy_jump, text, home);
     free(text);
     free(cfg_path);
 
@@ -113,8 +115,8 @@ transport *transport_ssh_from_config(const char *backend_name, json_t *ssh, sh_e
     s.key_path = key;
     s.passphrase_env = jstr(ssh, "passphrase_env");
     s.use_agent = jbool(ssh, "use_agent", true);
-    char *kh = fs_expand_home(jstr(ssh, "known_hosts") ? jstr(ssh, "known_hosts")
-                                                        : "~/.ssh/known_hosts");
+    char *kh =
+        fs_expand_home(jstr(ssh, "known_hosts") ? jstr(ssh, "known_hosts") : "~/.ssh/known_hosts");
     s.known_hosts = kh;
     s.check_host_key = jbool(ssh, "strict_host_key_checking", true);
     s.jump = jump;

@@ -15,12 +15,12 @@
 #include "util/err.h"
 
 typedef struct exec_result {
-    int exit_status;    /* -1 when killed by a signal or timed out */
-    int term_signal;    /* 0 when none */
+    int exit_status; /* -1 when killed by a signal or timed out */
+    int term_signal; /* 0 when none */
     bool timed_out;
-    char *out;          /* stdout, NUL-terminated (may contain NULs; see out_len) */
+    char *out; /* stdout, NUL-terminated (may contain NULs; see out_len) */
     size_t out_len;
-    char *err;          /* stderr */
+    char *err; /* stderr */
     size_t err_len;
 } exec_result;
 
@@ -29,7 +29,7 @@ void exec_result_free(exec_result *r);
 typedef struct transport transport;
 
 struct transport_ops {
-    const char *kind;   /* "local", "ssh" */
+    const char *kind; /* "local", "ssh" */
     /* Runs `command` with /bin/sh -c (remote: the login shell of the user),
      * feeding stdin_data (may be NULL), for at most timeout_ms (0 = none). */
     int (*exec)(transport *t, const char *command, const char *stdin_data, size_t stdin_len,

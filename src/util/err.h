@@ -9,11 +9,11 @@
 
 enum {
     SH_OK = 0,
-    SH_EINVAL = 422,     /* invalid input: bad JSON, unknown field, cycle, ... */
-    SH_ENOTFOUND = 404,  /* unknown run, task, workflow, stack, backend */
-    SH_ECONFLICT = 409,  /* e.g. rerun of an active run */
-    SH_EUNAVAIL = 503,   /* backend or engine not available */
-    SH_EINTERNAL = 500,  /* I/O, SQLite, out of memory */
+    SH_EINVAL = 422,    /* invalid input: bad JSON, unknown field, cycle, ... */
+    SH_ENOTFOUND = 404, /* unknown run, task, workflow, stack, backend */
+    SH_ECONFLICT = 409, /* e.g. rerun of an active run */
+    SH_EUNAVAIL = 503,  /* backend or engine not available */
+    SH_EINTERNAL = 500, /* I/O, SQLite, out of memory */
 };
 
 typedef struct sh_err {
@@ -21,12 +21,17 @@ typedef struct sh_err {
     char msg[1024];
 } sh_err;
 
-#define SH_ERR_INIT {0, {0}}
+#define SH_ERR_INIT                                                                                \
+    {                                                                                              \
+        0,                                                                                         \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /* Sets status and a printf-formatted message; returns -1 so callers can
  * `return sh_err_set(e, ...)`.  A NULL e is allowed. */
-int sh_err_set(sh_err *e, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int sh_err_set(sh_err *e, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prefixes the existing message with more context: "ctx: old message". */
 int sh_err_prefix(sh_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -10,9 +10,18 @@ static int g_level = -1;
 static FILE *g_stream;
 static int g_timestamps;
 
-void log_set_level(int level) { g_level = level; }
-void log_set_stream(FILE *f) { g_stream = f; }
-void log_set_timestamps(int on) { g_timestamps = on; }
+void log_set_level(int level)
+{
+    g_level = level;
+}
+void log_set_stream(FILE *f)
+{
+    g_stream = f;
+}
+void log_set_timestamps(int on)
+{
+    g_timestamps = on;
+}
 
 static int current_level(void)
 {
@@ -21,9 +30,12 @@ static int current_level(void)
     const char *env = getenv("SCRIPTHUT_LOG");
     g_level = LOG_WARN;
     if (env) {
-        if (!strcmp(env, "debug")) g_level = LOG_DEBUG;
-        else if (!strcmp(env, "info")) g_level = LOG_INFO;
-        else if (!strcmp(env, "error")) g_level = LOG_ERROR;
+        if (!strcmp(env, "debug"))
+            g_level = LOG_DEBUG;
+        else if (!strcmp(env, "info"))
+            g_level = LOG_INFO;
+        else if (!strcmp(env, "error"))
+            g_level = LOG_ERROR;
     }
     return g_level;
 }

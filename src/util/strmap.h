@@ -8,7 +8,7 @@
 typedef struct strmap {
     const char **keys;
     size_t *vals;
-    size_t cap;   /* power of two */
+    size_t cap; /* power of two */
     size_t count;
 } strmap;
 

@@ -28,20 +28,20 @@
 #include "http/http_internal.h"
 #include "util/sbuf.h"
 
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "fuzz_http_request: property failed: %s (line %d)\n", #cond,     \
-                    __LINE__);                                                               \
-            abort();                                                                         \
-        }                                                                                    \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_http_request: property failed: %s (line %d)\n", #cond,           \
+                    __LINE__);                                                                     \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #define TOKEN "s3cret-token"
 
-static const char *const query_names[] = {"limit", "wait", "failed_only", "after", "type",
-                                          "tail", "follow", "workflow", "backend", "rebuild",
-                                          "dry_run", "name", "run_id", "last_event_id"};
+static const char *const query_names[] = {
+    "limit",    "wait",    "failed_only", "after",   "type", "tail",   "follow",
+    "workflow", "backend", "rebuild",     "dry_run", "name", "run_id", "last_event_id"};
 
 typedef struct parsed {
     char *text; /* owns everything below */
@@ -178,8 +178,8 @@ static void check_accepted(const http_server *srv, const http_request_head *h,
         CHECK(host_is_this_server(srv, h->host));
     else if (strcmp(h->uri, "/api/v1/session") != 0)
         CHECK((h->authorization && strstr(h->authorization, TOKEN)) || h->cookie);
-    bool mutating = strcmp(h->method, "GET") && strcmp(h->method, "HEAD") &&
-                    strcmp(h->method, "OPTIONS");
+    bool mutating =
+        strcmp(h->method, "GET") && strcmp(h->method, "HEAD") && strcmp(h->method, "OPTIONS");
     if (mutating) {
         CHECK(h->content_type && !strncasecmp(h->content_type, "application/json", 16));
         if (h->origin) {

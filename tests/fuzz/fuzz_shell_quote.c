@@ -40,8 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int status = pclose(p);
     if (status != 0 || out.len != len || memcmp(sbuf_cstr(&out), s, len) != 0) {
-        fprintf(stderr, "shell_quote round trip failed for %zu bytes: quoted as %s\n", len,
-                quoted);
+        fprintf(stderr, "shell_quote round trip failed for %zu bytes: quoted as %s\n", len, quoted);
         abort();
     }
     sbuf_free(&out);

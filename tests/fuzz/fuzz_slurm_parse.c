@@ -19,13 +19,12 @@
 #include "backend/submit_driver.h"
 #include "util/sbuf.h"
 
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "fuzz_slurm_parse: property failed: %s (line %d)\n", #cond,      \
-                    __LINE__);                                                               \
-            abort();                                                                         \
-        }                                                                                    \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_slurm_parse: property failed: %s (line %d)\n", #cond, __LINE__); \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static void check_id(const char *id, size_t size)

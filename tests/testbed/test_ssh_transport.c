@@ -85,8 +85,8 @@ static void stdin_is_fed_and_large_output_is_complete(void **state)
         sbuf_printf(&in, "line %d with some padding to make it longer\n", i);
     exec_result r;
     sh_err e = SH_ERR_INIT;
-    assert_int_equal(run_cmd(*state, "cat; cat /dev/zero | head -c 1000000 | tr '\\0' x >&2", in.data,
-                             0, &r, &e),
+    assert_int_equal(run_cmd(*state, "cat; cat /dev/zero | head -c 1000000 | tr '\\0' x >&2",
+                             in.data, 0, &r, &e),
                      0);
     assert_int_equal(r.exit_status, 0);
     assert_int_equal(r.out_len, in.len);
@@ -230,8 +230,8 @@ static void a_changed_host_key_is_refused(void **state)
     char *kh = xasprintf("%s/other_known_hosts", getenv("TESTBED_DIR"));
     char *cmd = xasprintf("rm -f %s/otherkey*; ssh-keygen -q -t ed25519 -N '' -f %s/otherkey && "
                           "echo \"[127.0.0.1]:%s $(cut -d' ' -f1,2 %s/otherkey.pub)\" > %s",
-                          getenv("TESTBED_DIR"), getenv("TESTBED_DIR"),
-                          getenv("TESTBED_SSH_PORT"), getenv("TESTBED_DIR"), kh);
+                          getenv("TESTBED_DIR"), getenv("TESTBED_DIR"), getenv("TESTBED_SSH_PORT"),
+                          getenv("TESTBED_DIR"), kh);
     assert_int_equal(system(cmd), 0);
     ssh_settings s = testbed_settings();
     s.known_hosts = kh;
@@ -259,8 +259,8 @@ static void an_rsa_key_is_refused_with_the_reason(void **state)
 {
     (void)state;
     char *key = xasprintf("%s/rsakey", getenv("TESTBED_DIR"));
-    char *cmd = xasprintf("rm -f %s %s.pub; ssh-keygen -q -t rsa -b 2048 -N '' -f %s", key, key,
-                          key);
+    char *cmd =
+        xasprintf("rm -f %s %s.pub; ssh-keygen -q -t rsa -b 2048 -N '' -f %s", key, key, key);
     assert_int_equal(system(cmd), 0);
     ssh_settings s = testbed_settings();
     s.key_path = key;

@@ -92,11 +92,11 @@ static char *deps_of(task_list *l, const char *id)
     return sbuf_detach(&b);
 }
 
-#define assert_deps(list, id, expected)                                                           \
-    do {                                                                                          \
-        char *got_ = deps_of(list, id);                                                           \
-        assert_string_equal(got_, expected);                                                      \
-        free(got_);                                                                               \
+#define assert_deps(list, id, expected)                                                            \
+    do {                                                                                           \
+        char *got_ = deps_of(list, id);                                                            \
+        assert_string_equal(got_, expected);                                                       \
+        free(got_);                                                                                \
     } while (0)
 
 static void expand_ok(task_list *l)
@@ -365,7 +365,9 @@ static void long_cycle_message_is_elided_in_the_middle(void **state)
 static void chain_of_100000_tasks_validates_without_recursion(void **state)
 {
     /* t0 -> t1 -> ... -> t99999: the DFS from t0 goes 100,000 deep */
-    enum { N = 100000 };
+    enum {
+        N = 100000
+    };
     task_list l = {0};
     char id[32], dep[32];
     for (int i = 0; i < N; i++) {
@@ -388,7 +390,10 @@ static void chain_of_100000_tasks_validates_without_recursion(void **state)
 
 static void thousand_prefixed_patterns_over_100000_ids_take_milliseconds(void **state)
 {
-    enum { GROUPS = 1000, PER_GROUP = 100 };
+    enum {
+        GROUPS = 1000,
+        PER_GROUP = 100
+    };
     task_list l = {0};
     char id[32], pat[32];
     for (int g = 0; g < GROUPS; g++)

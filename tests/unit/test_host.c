@@ -116,10 +116,10 @@ static sh_err project_fails(fixture *f, const char *text)
     return load_fails(f, NULL);
 }
 
-#define assert_contains(haystack, needle)                                                  \
-    do {                                                                                   \
-        if (!strstr((haystack), (needle)))                                                 \
-            fail_msg("expected \"%s\" in \"%s\"", (needle), (haystack));                   \
+#define assert_contains(haystack, needle)                                                          \
+    do {                                                                                           \
+        if (!strstr((haystack), (needle)))                                                         \
+            fail_msg("expected \"%s\" in \"%s\"", (needle), (haystack));                           \
     } while (0)
 
 static json_t *parse_json(const char *text)
@@ -155,8 +155,7 @@ static lua_State *conversion_state(void)
 
 static json_t *lua_to_json(lua_State *L, const char *expr, sh_err *e)
 {
-    char *code = xasprintf("local util = require 'scripthut.util'; return %s",
-                           expr);
+    char *code = xasprintf("local util = require 'scripthut.util'; return %s", expr);
     if (luaL_dostring(L, code) != LUA_OK)
         fail_msg("lua: %s", lua_tostring(L, -1));
     free(code);
@@ -249,9 +248,10 @@ static void lua_values_without_json_form_are_errors_naming_the_path(void **state
 static void json_round_trips_through_lua(void **state)
 {
     fixture *f = *state;
-    char *tpl = write_file(f, "lua/scripthut/templates/echo.lua",
-                           "local util = require 'scripthut.util'\n"
-                           "return { render = function(job) return util.json_encode(job.task) end }\n");
+    char *tpl =
+        write_file(f, "lua/scripthut/templates/echo.lua",
+                   "local util = require 'scripthut.util'\n"
+                   "return { render = function(job) return util.json_encode(job.task) end }\n");
     free(tpl);
     char *dir = xasprintf("%s/lua", f->root);
     setenv("SCRIPTHUT_LUA_PATH", dir, 1);
@@ -404,8 +404,8 @@ static void config_that_allocates_too_much_hits_the_memory_limit(void **state)
     setenv("SCRIPTHUT_LUA_MEMORY_LIMIT_MB", "8", 1);
     sh_err e = project_fails(f, "local t = {}\n"
                                 "for i = 1, 1e9 do t[i] = ('x'):rep(100) .. i end\n");
-    char *expected = xasprintf("%s/scripthut.lua: config exceeded the memory limit (8 MB)",
-                               f->root);
+    char *expected =
+        xasprintf("%s/scripthut.lua: config exceeded the memory limit (8 MB)", f->root);
     assert_contains(e.msg, expected);
     free(expected);
     /* the host stays usable: the garbage was collected and the limit lifted */
@@ -442,15 +442,13 @@ static void user_and_project_files_are_layered(void **state)
                     "env { set = { P = '1' } }\n"
                     "workflow 'w' { backend = 'hpc', tasks = {} }\n"));
     json_t *cfg = load_ok(f, NULL);
-    assert_int_equal(json_integer_value(
-                         json_object_get(json_object_get(cfg, "settings"), "poll_interval")),
-                     5);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(cfg, "settings"), "poll_interval")), 5);
     json_t *stacks = json_object_get(cfg, "stacks");
     assert_int_equal(json_array_size(stacks), 3);
     assert_string_equal(json_string_value(json_object_get(json_array_get(stacks, 0), "init")),
                         "project a");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(stacks, 2), "name")),
-                        "c");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(stacks, 2), "name")), "c");
     assert_json_equal(json_object_get(cfg, "env"),
                       "[{\"set\": {\"U\": \"1\"}}, {\"set\": {\"P\": \"1\"}}]");
     json_decref(cfg);
@@ -473,14 +471,15 @@ static void workflow_tasks_from_function_table_and_file(void **state)
                     "{\"tasks\": [{\"id\": \"f1\", \"command\": \"x\"}],"
                     " \"env\": [{\"set\": {\"B\": \"2\", \"A\": \"1\"}}],"
                     " \"env_groups\": {\"g\": []}}"));
-    free(write_file(f, "scripthut.lua",
-                    "workflow 'fn' { env = { set = { W = '1' } }, tasks = function()\n"
-                    "  local t = {}\n"
-                    "  for i = 1, 3 do t[#t + 1] = { id = 'sim.' .. i, command = 'run ' .. i } end\n"
-                    "  return t\n"
-                    "end }\n"
-                    "workflow 'tbl' { tasks = { { id = 'a', command = 'x', deps = {} } } }\n"
-                    "workflow 'file' { tasks = 'flows/w.json' }\n"));
+    free(
+        write_file(f, "scripthut.lua",
+                   "workflow 'fn' { env = { set = { W = '1' } }, tasks = function()\n"
+                   "  local t = {}\n"
+                   "  for i = 1, 3 do t[#t + 1] = { id = 'sim.' .. i, command = 'run ' .. i } end\n"
+                   "  return t\n"
+                   "end }\n"
+                   "workflow 'tbl' { tasks = { { id = 'a', command = 'x', deps = {} } } }\n"
+                   "workflow 'file' { tasks = 'flows/w.json' }\n"));
     json_t *cfg = load_ok(f, NULL);
     json_decref(cfg);
     sh_err e = SH_ERR_INIT;
@@ -510,7 +509,8 @@ static void workflow_tasks_from_function_table_and_file(void **state)
 static void unknown_workflow_is_404_listing_the_known_ones(void **state)
 {
     fixture *f = *state;
-    free(write_file(f, "scripthut.lua", "workflow 'b' { tasks = {} }\nworkflow 'a' { tasks = {} }\n"));
+    free(write_file(f, "scripthut.lua",
+                    "workflow 'b' { tasks = {} }\nworkflow 'a' { tasks = {} }\n"));
     json_t *cfg = load_ok(f, NULL);
     json_decref(cfg);
     sh_err e = SH_ERR_INIT;
@@ -523,9 +523,10 @@ static void workflow_function_runs_under_the_instruction_limit(void **state)
 {
     fixture *f = *state;
     setenv("SCRIPTHUT_LUA_INSTRUCTION_LIMIT", "100000", 1);
-    char *path = write_file(f, "scripthut.lua", "workflow 'w' { tasks = function()\n"
-                                                "  while true do end\n"
-                                                "end }\n");
+    char *path = write_file(f, "scripthut.lua",
+                            "workflow 'w' { tasks = function()\n"
+                            "  while true do end\n"
+                            "end }\n");
     json_t *cfg = load_ok(f, NULL);
     json_decref(cfg);
     sh_err e = SH_ERR_INIT;
@@ -541,13 +542,15 @@ static void workflow_function_runs_under_the_instruction_limit(void **state)
 static void workflow_returning_a_function_value_names_the_task(void **state)
 {
     fixture *f = *state;
-    free(write_file(f, "scripthut.lua",
-                    "workflow 'w' { tasks = function() return { { id = 'a', command = print } } end }\n"));
+    free(write_file(
+        f, "scripthut.lua",
+        "workflow 'w' { tasks = function() return { { id = 'a', command = print } } end }\n"));
     json_t *cfg = load_ok(f, NULL);
     json_decref(cfg);
     sh_err e = SH_ERR_INIT;
     assert_null(document(f, "w", &e));
-    assert_string_equal(e.msg, "workflow \"w\": tasks[1].command: cannot convert a function to JSON");
+    assert_string_equal(e.msg,
+                        "workflow \"w\": tasks[1].command: cannot convert a function to JSON");
 }
 
 /* ---- jobs ---------------------------------------------------------------- */
@@ -559,12 +562,14 @@ static void prepare_jobs_renders_local_scripts_with_resolved_env(void **state)
     json_t *batch = parse_json(
         "{\"runs\": {\"r1\": {\"backend\": {\"name\": \"local\", \"type\": \"local\"},"
         "  \"seed\": [[\"SCRIPTHUT_RUN_ID\", \"r1\"]],"
-        "  \"env\": {\"backend\": [], \"server\": [{\"set\": {\"A\": \"it's\"}}], \"workflow\": []},"
+        "  \"env\": {\"backend\": [], \"server\": [{\"set\": {\"A\": \"it's\"}}], \"workflow\": "
+        "[]},"
         "  \"env_groups\": {}, \"stacks\": {}}},"
         " \"jobs\": [{\"run_id\": \"r1\", \"task\": {\"id\": \"t\", \"command\": \"echo hi\"},"
         "            \"tag\": \"sh-r1-t-1\", \"attempt\": 1},"
         "           {\"run_id\": \"r1\", \"task\": {\"id\": \"u\", \"command\": \"true\","
-        "            \"env\": [{\"stacks\": [\"nope\"]}]}, \"tag\": \"sh-r1-u-1\", \"attempt\": 1}]}");
+        "            \"env\": [{\"stacks\": [\"nope\"]}]}, \"tag\": \"sh-r1-u-1\", \"attempt\": "
+        "1}]}");
     json_t *results = NULL;
     sh_err e = SH_ERR_INIT;
     if (host_prepare_jobs(f->h, batch, &results, &e) != 0)
@@ -598,8 +603,8 @@ static void user_override_module_wins_over_the_builtin(void **state)
     sh_err e = SH_ERR_INIT;
     if (host_prepare_jobs(f->h, batch, &results, &e) != 0)
         fail_msg("prepare: %s", e.msg);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(results, 0), "script")), "custom t");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(results, 0), "script")),
+                        "custom t");
     json_decref(results);
     json_decref(batch);
 }
@@ -663,12 +668,12 @@ static void prepare_job_list_gives_templates_the_same_tables_as_the_json_path(vo
         if (task_def_from_json(obj, "test", &defs[i], &e) < 0)
             fail_msg("task %zu: %s", i, e.msg);
         json_decref(obj);
-        jobs[i] = (host_job){"r1", &defs[i], i ? "sh-r1-bare-1" : "sh-r1-full-2", (int)i + 1,
-                             "/l/out", "/l/err"};
-        json_array_append_new(jarr, json_pack("{s:s,s:o,s:s,s:i,s:s,s:s}", "run_id", "r1",
-                                              "task", task_def_to_json(&defs[i]), "tag",
-                                              jobs[i].tag, "attempt", jobs[i].attempt,
-                                              "out_path", "/l/out", "err_path", "/l/err"));
+        jobs[i] = (host_job){"r1",       &defs[i], i ? "sh-r1-bare-1" : "sh-r1-full-2",
+                             (int)i + 1, "/l/out", "/l/err"};
+        json_array_append_new(jarr, json_pack("{s:s,s:o,s:s,s:i,s:s,s:s}", "run_id", "r1", "task",
+                                              task_def_to_json(&defs[i]), "tag", jobs[i].tag,
+                                              "attempt", jobs[i].attempt, "out_path", "/l/out",
+                                              "err_path", "/l/err"));
     }
     json_t *runs = parse_json(RUNS_JSON);
     json_t *batch = json_pack("{s:O,s:o,s:b}", "runs", runs, "jobs", jarr, "with_env", 0);
@@ -735,12 +740,13 @@ static void script_gets_arg_and_errors_return_1(void **state)
     fixture *f = *state;
     new_host(f);
     char *argv[] = {"-e", "one", "two"};
-    assert_int_equal(host_run_script(f->h, NULL,
-                                     "assert(arg[0] == '-e' and arg[1] == 'one' and arg[2] == 'two')\n"
-                                     "assert(select('#', ...) == 2)\n"
-                                     "assert(os.execute ~= nil)\n",
-                                     3, argv),
-                     0);
+    assert_int_equal(
+        host_run_script(f->h, NULL,
+                        "assert(arg[0] == '-e' and arg[1] == 'one' and arg[2] == 'two')\n"
+                        "assert(select('#', ...) == 2)\n"
+                        "assert(os.execute ~= nil)\n",
+                        3, argv),
+        0);
     assert_int_equal(host_run_script(f->h, NULL, "error('expected failure')", 1, argv), 1);
 }
 
@@ -765,12 +771,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(sandbox_refuses_require_of_standard_modules, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(config_that_loops_forever_hits_the_instruction_limit,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(config_that_loops_forever_hits_the_instruction_limit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(instruction_limit_cannot_be_swallowed_by_pcall, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(config_that_allocates_too_much_hits_the_memory_limit,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(config_that_allocates_too_much_hits_the_memory_limit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             project_file_may_not_define_backends_when_a_user_file_exists, setup, teardown),
         cmocka_unit_test_setup_teardown(user_and_project_files_are_layered, setup, teardown),
@@ -778,18 +784,18 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(unknown_workflow_is_404_listing_the_known_ones, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(workflow_function_runs_under_the_instruction_limit,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(workflow_returning_a_function_value_names_the_task,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(prepare_jobs_renders_local_scripts_with_resolved_env,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(workflow_function_runs_under_the_instruction_limit, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(workflow_returning_a_function_value_names_the_task, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(prepare_jobs_renders_local_scripts_with_resolved_env, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(user_override_module_wins_over_the_builtin, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
             prepare_job_list_gives_templates_the_same_tables_as_the_json_path, setup, teardown),
-        cmocka_unit_test_setup_teardown(prepare_job_list_returns_errors_and_warnings_per_job,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(prepare_job_list_returns_errors_and_warnings_per_job, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(script_gets_arg_and_errors_return_1, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

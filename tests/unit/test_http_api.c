@@ -58,7 +58,8 @@ static void every_documented_operation_has_a_route(void **state)
     json_t *paths = openapi_paths();
     const char *path;
     json_t *item;
-    json_object_foreach(paths, path, item) {
+    json_object_foreach(paths, path, item)
+    {
         for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
             if (!json_object_get(item, methods[m]))
                 continue;
@@ -110,8 +111,8 @@ static http_server test_server(char *token)
 
 static int decide(http_server *srv, const char *method, const char *uri, http_decision *d)
 {
-    http_request_head h = {.method = method, .uri = uri, .host = "127.0.0.1:8000",
-                           .content_type = "application/json"};
+    http_request_head h = {
+        .method = method, .uri = uri, .host = "127.0.0.1:8000", .content_type = "application/json"};
     http_decide_api(srv, &h, d);
     return d->status;
 }
@@ -157,7 +158,8 @@ static void mutations_need_json_and_a_matching_origin(void **state)
 {
     (void)state;
     http_server srv = test_server(NULL);
-    http_request_head h = {.method = "POST", .uri = "/api/v1/runs/r1/cancel",
+    http_request_head h = {.method = "POST",
+                           .uri = "/api/v1/runs/r1/cancel",
                            .host = "127.0.0.1:8000",
                            .content_type = "application/x-www-form-urlencoded"};
     http_decision d;
@@ -235,8 +237,7 @@ static void query_and_body_parsers_accept_only_their_shapes(void **state)
     assert_int_equal(http_parse_json_object("{\"a\":1}", 7, &obj, msg, sizeof msg), 0);
     json_decref(obj);
     assert_int_equal(http_parse_json_object("[1]", 3, &obj, msg, sizeof msg), -1);
-    assert_int_equal(http_parse_json_object("{\"a\":1,\"a\":2}", 13, &obj, msg, sizeof msg),
-                     -1);
+    assert_int_equal(http_parse_json_object("{\"a\":1,\"a\":2}", 13, &obj, msg, sizeof msg), -1);
     assert_null(obj);
 }
 

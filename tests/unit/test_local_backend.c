@@ -139,9 +139,15 @@ static void spec_init(fixture *fx, spec_buf *s, const char *tag, const char *scr
     s->out_path = xasprintf("%s/logs/%s.out", fx->root, name);
     s->err_path = xasprintf("%s/logs/%s.err", fx->root, name);
     free(name);
-    s->spec = (job_spec){.tag = tag, .run_id = "r1", .task_id = "t1", .attempt = 1,
-                         .script = script, .working_dir = fx->root,
-                         .out_path = s->out_path, .err_path = s->err_path, .cpus = 1};
+    s->spec = (job_spec){.tag = tag,
+                         .run_id = "r1",
+                         .task_id = "t1",
+                         .attempt = 1,
+                         .script = script,
+                         .working_dir = fx->root,
+                         .out_path = s->out_path,
+                         .err_path = s->err_path,
+                         .cpus = 1};
 }
 
 static void spec_free(spec_buf *s)
@@ -207,8 +213,7 @@ static pid_t job_pgid(fixture *fx, const char *tag)
     int64_t pgid = 0;
     /* The wrapper writes pgid right after forking: wait for it. */
     int64_t deadline = time_monotonic_ms() + WAIT_DEADLINE_MS;
-    while (local_spool_read_int(dir, LOCAL_PGID_FILE, &pgid) < 0 &&
-           time_monotonic_ms() < deadline)
+    while (local_spool_read_int(dir, LOCAL_PGID_FILE, &pgid) < 0 && time_monotonic_ms() < deadline)
         sleep_ms(20);
     free(dir);
     assert_true(pgid > 0);

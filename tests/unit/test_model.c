@@ -334,9 +334,10 @@ static void task_env_is_validated_with_rule_index(void **state)
 static void env_rules_are_normalised(void **state)
 {
     /* if_ becomes if; empty and null keys disappear; key order is fixed */
-    task_def t = task_ok("{\"id\": \"a\", \"command\": \"x\", \"env\": [{\"init\": \"module load x\","
-                         " \"set\": {\"B\": \"2\", \"A\": \"1\"}, \"include\": [], \"append\": {},"
-                         " \"stacks\": null, \"if_\": {\"HOST\": [\"h1\", \"h2\"]}}]}");
+    task_def t =
+        task_ok("{\"id\": \"a\", \"command\": \"x\", \"env\": [{\"init\": \"module load x\","
+                " \"set\": {\"B\": \"2\", \"A\": \"1\"}, \"include\": [], \"append\": {},"
+                " \"stacks\": null, \"if_\": {\"HOST\": [\"h1\", \"h2\"]}}]}");
     assert_json(t.env, "[{\"if\":{\"HOST\":[\"h1\",\"h2\"]},\"set\":{\"B\":\"2\",\"A\":\"1\"},"
                        "\"init\":\"module load x\"}]");
     task_def_free(&t);
@@ -423,7 +424,8 @@ static void doc_fails(const char *text, const char *expected)
 
 static void bare_array_is_a_task_list_with_empty_env(void **state)
 {
-    parsed_doc d = doc_ok("[{\"id\": \"a\", \"command\": \"x\"}, {\"id\": \"b\", \"command\": \"y\"}]");
+    parsed_doc d =
+        doc_ok("[{\"id\": \"a\", \"command\": \"x\"}, {\"id\": \"b\", \"command\": \"y\"}]");
     assert_int_equal(d.n, 2);
     assert_string_equal(d.tasks[1].id, "b");
     assert_json(d.env, "[]");
@@ -433,10 +435,11 @@ static void bare_array_is_a_task_list_with_empty_env(void **state)
 
 static void object_carries_tasks_env_and_groups(void **state)
 {
-    parsed_doc d = doc_ok("{\"title\": \"t\", \"description\": \"d\","
-                          " \"tasks\": [{\"id\": \"a\", \"command\": \"x\"}],"
-                          " \"env\": [{\"set\": {\"X\": \"1\"}}],"
-                          " \"env_groups\": {\"gpu\": [{\"if_\": {}, \"init\": \"module load cuda\"}]}}");
+    parsed_doc d =
+        doc_ok("{\"title\": \"t\", \"description\": \"d\","
+               " \"tasks\": [{\"id\": \"a\", \"command\": \"x\"}],"
+               " \"env\": [{\"set\": {\"X\": \"1\"}}],"
+               " \"env_groups\": {\"gpu\": [{\"if_\": {}, \"init\": \"module load cuda\"}]}}");
     assert_int_equal(d.n, 1);
     assert_json(d.env, "[{\"set\":{\"X\":\"1\"}}]");
     assert_json(d.groups, "{\"gpu\":[{\"init\":\"module load cuda\"}]}");
@@ -471,9 +474,10 @@ static void unknown_top_level_key_is_rejected(void **state)
 
 static void first_bad_task_aborts_the_document_with_its_position(void **state)
 {
-    doc_fails("[{\"id\": \"a\", \"command\": \"x\"}, {\"id\": \"b\", \"command\": \"y\", \"cpu\": 2},"
-              " {\"id\": \"c\"}]",
-              "flow.json: tasks[1]: Task 'b': unknown field 'cpu' (did you mean 'cpus'?)");
+    doc_fails(
+        "[{\"id\": \"a\", \"command\": \"x\"}, {\"id\": \"b\", \"command\": \"y\", \"cpu\": 2},"
+        " {\"id\": \"c\"}]",
+        "flow.json: tasks[1]: Task 'b': unknown field 'cpu' (did you mean 'cpus'?)");
 }
 
 static void document_env_errors_name_where_and_rule(void **state)
@@ -482,8 +486,9 @@ static void document_env_errors_name_where_and_rule(void **state)
               "flow.json: env[0]: 'set' value for 'X' must be a string, got 1");
     doc_fails("{\"tasks\": [], \"env_groups\": {\"g\": [{\"init\": 3}]}}",
               "flow.json: env_groups.g[0]: 'init' must be a string, got 3");
-    doc_fails("{\"tasks\": [], \"env_groups\": [\"g\"]}", "flow.json: 'env_groups' must be an object of "
-                                                    "name -> env rule list");
+    doc_fails("{\"tasks\": [], \"env_groups\": [\"g\"]}",
+              "flow.json: 'env_groups' must be an object of "
+              "name -> env rule list");
 }
 
 /* ---- env_rules_validate ----------------------------------------------------- */
@@ -501,7 +506,8 @@ static void rules_fail(const char *text, const char *expected)
 static void valid_rules_pass(void **state)
 {
     json_t *rules = parse_json(
-        "[{\"if\": {\"A\": \"1\", \"B\": [\"x\", \"y\"]}, \"include\": [\"g\"], \"stacks\": [\"ml\"],"
+        "[{\"if\": {\"A\": \"1\", \"B\": [\"x\", \"y\"]}, \"include\": [\"g\"], \"stacks\": "
+        "[\"ml\"],"
         " \"set\": {\"K\": \"v\"}, \"append\": {\"PATH\": \"/p\"}, \"init\": \"module load x\"},"
         " {\"if_\": {}}, {}]");
     sh_err e = SH_ERR_INIT;
@@ -534,10 +540,12 @@ static void rule_errors_name_index_and_key(void **state)
                "backend 'hpc': env[0]: 'include' must be a list of names, got \"gpu\"");
     rules_fail("[{\"stacks\": [\"\"]}]",
                "backend 'hpc': env[0]: 'stacks' must be a list of non-empty names, got [\"\"]");
-    rules_fail("[{\"init\": [\"a\"]}]", "backend 'hpc': env[0]: 'init' must be a string, got [\"a\"]");
+    rules_fail("[{\"init\": [\"a\"]}]",
+               "backend 'hpc': env[0]: 'init' must be a string, got [\"a\"]");
     rules_fail("[{\"if\": {}, \"if_\": {}}]",
                "backend 'hpc': env[0]: both 'if' and its alias 'if_' given; use 'if'");
-    rules_fail("{\"set\": {}}", "backend 'hpc': env: must be a list of env rules, got {\"set\":{}}");
+    rules_fail("{\"set\": {}}",
+               "backend 'hpc': env: must be a list of env rules, got {\"set\":{}}");
 }
 
 /* ---- task states ------------------------------------------------------------ */

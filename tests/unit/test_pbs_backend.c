@@ -135,8 +135,15 @@ static job_spec spec(fixture *f, const char *task, const char *script, char *buf
     bufs[0] = xasprintf("%s/logs/r1/%s.out", f->data_dir, task);
     bufs[1] = xasprintf("%s/logs/r1/%s.err", f->data_dir, task);
     char *tag = xasprintf("sh-r1-%s-1", task);
-    job_spec j = {.tag = tag, .run_id = "r1", .task_id = task, .attempt = 1, .script = script,
-                  .working_dir = "~", .out_path = bufs[0], .err_path = bufs[1], .cpus = 1};
+    job_spec j = {.tag = tag,
+                  .run_id = "r1",
+                  .task_id = task,
+                  .attempt = 1,
+                  .script = script,
+                  .working_dir = "~",
+                  .out_path = bufs[0],
+                  .err_path = bufs[1],
+                  .cpus = 1};
     return j;
 }
 
@@ -252,13 +259,16 @@ static void poll_uses_one_qstat_and_one_history_query_for_all_jobs(void **state)
     char *ids[4];
     for (int i = 0; i < 4; i++)
         ids[i] = submit_one(f, (const char *[]){"a", "b", "c", "d"}[i]);
-    write_state(f, "queue.100", "Job Id: 100.fakepbs\n    job_state = R\n"
-                                "    stime = Wed Feb 11 10:00:00 2026\n");
+    write_state(f, "queue.100",
+                "Job Id: 100.fakepbs\n    job_state = R\n"
+                "    stime = Wed Feb 11 10:00:00 2026\n");
     write_state(f, "queue.101", "Job Id: 101.fakepbs\n    job_state = Q\n");
-    write_state(f, "history.102", "Job Id: 102.fakepbs\n    job_state = F\n    substate = 92\n"
-                                  "    stime = Wed Feb 11 10:00:00 2026\n    Exit_status = 0\n");
-    write_state(f, "history.103", "Job Id: 103.fakepbs\n    job_state = F\n    substate = 93\n"
-                                  "    stime = Wed Feb 11 10:00:00 2026\n    Exit_status = 2\n");
+    write_state(f, "history.102",
+                "Job Id: 102.fakepbs\n    job_state = F\n    substate = 92\n"
+                "    stime = Wed Feb 11 10:00:00 2026\n    Exit_status = 0\n");
+    write_state(f, "history.103",
+                "Job Id: 103.fakepbs\n    job_state = F\n    substate = 93\n"
+                "    stime = Wed Feb 11 10:00:00 2026\n    Exit_status = 2\n");
     job_ref refs[4];
     for (int i = 0; i < 4; i++)
         refs[i] = (job_ref){ids[i], "t"};
@@ -353,9 +363,10 @@ static void torque_reads_completed_jobs_from_the_queue_without_history(void **st
 {
     fixture *f = *state;
     char *id = submit_one(f, "a");
-    write_state(f, "queue.100", "Job Id: 100.fakepbs.cluster.edu\n    job_state = C\n"
-                                "    start_time = Wed Feb 11 10:00:01 2026\n"
-                                "    exit_status = 265\n");
+    write_state(f, "queue.100",
+                "Job Id: 100.fakepbs.cluster.edu\n    job_state = C\n"
+                "    start_time = Wed Feb 11 10:00:01 2026\n"
+                "    exit_status = 265\n");
     job_ref ref = {id, "t"};
     job_status out;
     sh_err e = SH_ERR_INIT;
@@ -375,8 +386,8 @@ static void cancel_is_idempotent(void **state)
     write_state(f, "queue.100", "Job Id: 100.fakepbs\n    job_state = R\n");
     job_ref ref = {id, "t"};
     sh_err e = SH_ERR_INIT;
-    assert_int_equal(f->b->ops->cancel(f->b, &ref, &e), 0);   /* running: deleted */
-    assert_int_equal(f->b->ops->cancel(f->b, &ref, &e), 0);   /* finished: nothing to do */
+    assert_int_equal(f->b->ops->cancel(f->b, &ref, &e), 0); /* running: deleted */
+    assert_int_equal(f->b->ops->cancel(f->b, &ref, &e), 0); /* finished: nothing to do */
     job_ref unknown = {"999.fakepbs", "t"};
     assert_int_equal(f->b->ops->cancel(f->b, &unknown, &e), 0); /* unknown: nothing to do */
     write_state(f, "down", "");
@@ -490,8 +501,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             batch_submit_returns_ids_in_order_and_a_rejected_job_fails_alone, setup_pro, teardown),
-        cmocka_unit_test_setup_teardown(unreachable_server_fails_every_job_of_the_batch,
-                                        setup_pro, teardown),
+        cmocka_unit_test_setup_teardown(unreachable_server_fails_every_job_of_the_batch, setup_pro,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             batch_cut_off_mid_way_adopts_the_queued_job_and_fails_the_rest, setup_pro, teardown),
         cmocka_unit_test_setup_teardown(poll_uses_one_qstat_and_one_history_query_for_all_jobs,
@@ -512,8 +523,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(find_by_tag_adopts_a_submitted_job, setup_pro, teardown),
         cmocka_unit_test_setup_teardown(every_query_names_itself_in_the_command_log, setup_pro,
                                         teardown),
-        cmocka_unit_test_setup_teardown(unknown_flavor_is_refused_at_creation, setup_pro,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(unknown_flavor_is_refused_at_creation, setup_pro, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

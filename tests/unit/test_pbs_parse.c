@@ -164,7 +164,7 @@ static void torque_records_with_lowercase_exit_status_and_suffixes(void **state)
     const pbs_job *ok = by_id(jobs, n, "2001.torque01.cluster.edu");
     assert_true(ok->have_exit);
     assert_int_equal(ok->exit_status, 0);
-    assert_int_equal(ok->end_us, INT64_C(1770804015) * 1000000); /* comp_time */
+    assert_int_equal(ok->end_us, INT64_C(1770804015) * 1000000);   /* comp_time */
     assert_int_equal(ok->start_us, INT64_C(1770804001) * 1000000); /* start_time */
     /* an epoch start_time (some Torque versions) */
     assert_int_equal(by_id(jobs, n, "2004.torque01.cluster.edu")->start_us,
@@ -220,10 +220,9 @@ static void windows_line_endings_are_read(void **state)
     (void)state;
     pbs_job *jobs;
     size_t n;
-    assert_int_equal(
-        pbs_parse_qstat_full("Job Id: 7.s\r\n    job_state = F\r\n    Exit_status = 4\r\n", &jobs,
-                             &n),
-        0);
+    assert_int_equal(pbs_parse_qstat_full(
+                         "Job Id: 7.s\r\n    job_state = F\r\n    Exit_status = 4\r\n", &jobs, &n),
+                     0);
     assert_int_equal(n, 1);
     assert_string_equal(jobs[0].state, "F");
     assert_int_equal(jobs[0].exit_status, 4);
@@ -307,7 +306,10 @@ static void deleted_before_it_ran_without_exit_status_is_cancelled(void **state)
 static void started_job_ended_without_exit_status_is_a_failure(void **state)
 {
     (void)state;
-    pbs_job j = {.state = "F", .substate = -1, .start_us = 1000000, .walltime_used_s = -1,
+    pbs_job j = {.state = "F",
+                 .substate = -1,
+                 .start_us = 1000000,
+                 .walltime_used_s = -1,
                  .walltime_limit_s = -1};
     job_status s;
     pbs_job_to_status(&j, PBS_FLAVOR_PRO, &s);
@@ -345,8 +347,12 @@ static void torque_negative_codes_use_torque_numbers(void **state)
     s = status_in("torque_qstat_f.txt", "2003.torque01.cluster.edu", PBS_FLAVOR_TORQUE);
     assert_string_equal(s.reason, "OUT_OF_MEMORY");
     /* the same -11 on PBS Pro is JOB_EXEC_RERUN, not a walltime kill */
-    pbs_job j = {.state = "F", .substate = -1, .have_exit = true, .exit_status = -11,
-                 .walltime_used_s = -1, .walltime_limit_s = -1};
+    pbs_job j = {.state = "F",
+                 .substate = -1,
+                 .have_exit = true,
+                 .exit_status = -11,
+                 .walltime_used_s = -1,
+                 .walltime_limit_s = -1};
     pbs_job_to_status(&j, PBS_FLAVOR_PRO, &s);
     assert_string_equal(s.scheduler_state, "EXEC_FAILED");
 }
@@ -354,8 +360,12 @@ static void torque_negative_codes_use_torque_numbers(void **state)
 static void exit_zero_at_the_walltime_limit_is_still_success(void **state)
 {
     (void)state;
-    pbs_job j = {.state = "F", .substate = 92, .have_exit = true, .exit_status = 0,
-                 .walltime_used_s = 60, .walltime_limit_s = 60};
+    pbs_job j = {.state = "F",
+                 .substate = 92,
+                 .have_exit = true,
+                 .exit_status = 0,
+                 .walltime_used_s = 60,
+                 .walltime_limit_s = 60};
     job_status s;
     pbs_job_to_status(&j, PBS_FLAVOR_PRO, &s);
     assert_true(s.success); /* the original called this WALLTIME_EXCEEDED */

@@ -64,9 +64,9 @@ static int teardown(void **state)
 static int cache_used(svc *s)
 {
     int used = 0, highwater = 0;
-    assert_int_equal(sqlite3_db_status(store_db(s->st), SQLITE_DBSTATUS_CACHE_USED, &used,
-                                       &highwater, 0),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_db_status(store_db(s->st), SQLITE_DBSTATUS_CACHE_USED, &used, &highwater, 0),
+        SQLITE_OK);
     return used;
 }
 
@@ -98,8 +98,8 @@ static void engine_page_cache_is_cut_back_between_steps(void **state)
             worst = used;
         json_decref(runs);
         assert_int_equal(svc_run_list(s, 1, NULL, &runs, &e), 0);
-        status = json_string_value(json_object_get(json_array_get(json_object_get(runs, "runs"), 0),
-                                                   "status"));
+        status = json_string_value(
+            json_object_get(json_array_get(json_object_get(runs, "runs"), 0), "status"));
         if (status && !strcmp(status, "completed"))
             break;
     }

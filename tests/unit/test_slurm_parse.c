@@ -66,8 +66,8 @@ static void short_codes_and_active_states_are_known(void **state)
 static void every_terminal_failure_state_is_terminal_and_retryable_per_design(void **state)
 {
     (void)state;
-    const char *retryable[] = {"FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
-                               "BOOT_FAIL"};
+    const char *retryable[] = {"FAILED",    "TIMEOUT",   "OUT_OF_MEMORY",
+                               "NODE_FAIL", "PREEMPTED", "BOOT_FAIL"};
     for (size_t i = 0; i < sizeof retryable / sizeof retryable[0]; i++) {
         job_status s = status_of(retryable[i], 0, 0);
         assert_int_equal(s.phase, JOB_FINISHED);
@@ -178,19 +178,18 @@ static void sacct_batch_step_out_of_memory_wins_in_either_order(void **state)
 static void sacct_cases_from_the_testbed_table(void **state)
 {
     (void)state;
-    const char *text =
-        "10|COMPLETED|0:0|2026-11-24T19:31:38|2026-11-24T19:31:39\n"
-        "10.batch|COMPLETED|0:0|2026-11-24T19:31:38|2026-11-24T19:31:39\n"
-        "11|FAILED|3:0|2026-11-24T19:31:41|2026-11-24T19:31:41\n"
-        "11.batch|FAILED|3:0|2026-11-24T19:31:41|2026-11-24T19:31:41\n"
-        "12|CANCELLED by 1001|0:0|2026-11-24T19:32:31|2026-11-24T19:32:32\n"
-        "12.batch|CANCELLED|0:15|2026-11-24T19:32:31|2026-11-24T19:32:32\n"
-        "13|TIMEOUT|0:0|2026-11-24T19:40:00|2026-11-24T19:41:19\n"
-        "13.batch|CANCELLED|0:15|2026-11-24T19:40:00|2026-11-24T19:41:24\n"
-        "14|COMPLETED|0:0|2026-11-24T19:50:00|2026-11-24T19:50:01\n"
-        "14.batch|COMPLETED|1:0|2026-11-24T19:50:00|2026-11-24T19:50:01\n"
-        "15|PENDING|0:0|Unknown|Unknown\n"
-        "16.batch|COMPLETED|0:0|2026-11-24T19:50:00|2026-11-24T19:50:01\n";
+    const char *text = "10|COMPLETED|0:0|2026-11-24T19:31:38|2026-11-24T19:31:39\n"
+                       "10.batch|COMPLETED|0:0|2026-11-24T19:31:38|2026-11-24T19:31:39\n"
+                       "11|FAILED|3:0|2026-11-24T19:31:41|2026-11-24T19:31:41\n"
+                       "11.batch|FAILED|3:0|2026-11-24T19:31:41|2026-11-24T19:31:41\n"
+                       "12|CANCELLED by 1001|0:0|2026-11-24T19:32:31|2026-11-24T19:32:32\n"
+                       "12.batch|CANCELLED|0:15|2026-11-24T19:32:31|2026-11-24T19:32:32\n"
+                       "13|TIMEOUT|0:0|2026-11-24T19:40:00|2026-11-24T19:41:19\n"
+                       "13.batch|CANCELLED|0:15|2026-11-24T19:40:00|2026-11-24T19:41:24\n"
+                       "14|COMPLETED|0:0|2026-11-24T19:50:00|2026-11-24T19:50:01\n"
+                       "14.batch|COMPLETED|1:0|2026-11-24T19:50:00|2026-11-24T19:50:01\n"
+                       "15|PENDING|0:0|Unknown|Unknown\n"
+                       "16.batch|COMPLETED|0:0|2026-11-24T19:50:00|2026-11-24T19:50:01\n";
     slurm_final *v;
     size_t n = slurm_parse_sacct(text, &v);
     assert_int_equal(n, 6); /* 16 has only a step row: not final yet */

@@ -11,24 +11,23 @@
 
 #include "transport/ssh_config.h"
 
-static const char config_text[] =
-    "# global defaults come first\n"
-    "ServerAliveInterval 30\n"
-    "\n"
-    "Host hpc hpc-login\n"
-    "    HostName login01.cluster.example.edu\n"
-    "    User alice\n"
-    "    Port=2200\n"
-    "    IdentityFile ~/.ssh/id_hpc_%h\n"
-    "    ProxyJump bob@bastion.example.edu:2222\n"
-    "\n"
-    "Host *.internal !secret.internal\n"
-    "    User ops\n"
-    "\n"
-    "Host *\n"
-    "    User fallback\n"
-    "    Port 22\n"
-    "    IdentityFile \"%d/.ssh/id_ed25519\"\n";
+static const char config_text[] = "# global defaults come first\n"
+                                  "ServerAliveInterval 30\n"
+                                  "\n"
+                                  "Host hpc hpc-login\n"
+                                  "    HostName login01.cluster.example.edu\n"
+                                  "    User alice\n"
+                                  "    Port=2200\n"
+                                  "    IdentityFile ~/.ssh/id_hpc_%h\n"
+                                  "    ProxyJump bob@bastion.example.edu:2222\n"
+                                  "\n"
+                                  "Host *.internal !secret.internal\n"
+                                  "    User ops\n"
+                                  "\n"
+                                  "Host *\n"
+                                  "    User fallback\n"
+                                  "    Port 22\n"
+                                  "    IdentityFile \"%d/.ssh/id_ed25519\"\n";
 
 static void a_host_alias_gets_its_block_and_the_first_value_wins(void **state)
 {
@@ -118,7 +117,8 @@ static void key_types_are_read_from_the_file(void **state)
     (void)state;
     assert_int_equal(ssh_private_key_type(ed25519_key, strlen(ed25519_key)), SSH_KEY_ED25519);
     assert_int_equal(ssh_private_key_type(ecdsa_key, strlen(ecdsa_key)), SSH_KEY_ECDSA);
-    const char pem_rsa[] = "-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n-----END RSA PRIVATE KEY-----\n";
+    const char pem_rsa[] =
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n-----END RSA PRIVATE KEY-----\n";
     assert_int_equal(ssh_private_key_type(pem_rsa, strlen(pem_rsa)), SSH_KEY_RSA);
     const char pem_ec[] = "-----BEGIN EC PRIVATE KEY-----\nMHc...\n";
     assert_int_equal(ssh_private_key_type(pem_ec, strlen(pem_ec)), SSH_KEY_ECDSA);

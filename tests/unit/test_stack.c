@@ -31,9 +31,9 @@ static void name_and_prep_only_matches_the_original(void **state)
 static void inputs_are_hashed_in_key_order(void **state)
 {
     char h[STACK_HASH_LEN + 1];
-    hash_of(json_pack("{s:s,s:s,s:{s:s,s:s}}", "name", "x", "prep", "p", "inputs", "b", "2", "a",
-                      "1"),
-            h);
+    hash_of(
+        json_pack("{s:s,s:s,s:{s:s,s:s}}", "name", "x", "prep", "p", "inputs", "b", "2", "a", "1"),
+        h);
     assert_string_equal(h, "f6ea683390e3");
 }
 

@@ -145,8 +145,7 @@ static void files_are_written_atomically_and_read_back(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(stdout_and_stderr_are_captured_separately, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(stdout_and_stderr_are_captured_separately, setup, teardown),
         cmocka_unit_test_setup_teardown(stdin_is_fed_to_the_command, setup, teardown),
         cmocka_unit_test_setup_teardown(large_stdin_and_output_do_not_deadlock, setup, teardown),
         cmocka_unit_test_setup_teardown(a_command_that_ignores_stdin_is_not_an_error, setup,

@@ -53,15 +53,49 @@ static void assert_shell_round_trip(const char *s)
 static void shell_quote_survives_sh_for_tricky_strings(void **state)
 {
     static const char *const tricky[] = {
-        "",           " ",          "a b",         "  lead and trail  ", "it's",
-        "'",          "''",         "\"",          "say \"hi\"",         "$HOME",
-        "${HOME}",    "$(id)",      "`id`",        "\\",                 "a\\nb",
-        "\\'",        "line1\nline2", "\n",        "\t",                 "*",
-        "?",          "[a-z]*",     "~",           "~/x",                "a;b",
-        "a&&b",       "a|b",        "<in",         ">out",               "#comment",
-        "!",          "!!",         "{a,b}",       "-n",                 "--",
-        "x=1",        "é",          "日本語",      "emoji 😀",           "%s%d",
-        "a'b\"c$d`e\\f", "\x7f",     "\x01\x02",
+        "",
+        " ",
+        "a b",
+        "  lead and trail  ",
+        "it's",
+        "'",
+        "''",
+        "\"",
+        "say \"hi\"",
+        "$HOME",
+        "${HOME}",
+        "$(id)",
+        "`id`",
+        "\\",
+        "a\\nb",
+        "\\'",
+        "line1\nline2",
+        "\n",
+        "\t",
+        "*",
+        "?",
+        "[a-z]*",
+        "~",
+        "~/x",
+        "a;b",
+        "a&&b",
+        "a|b",
+        "<in",
+        ">out",
+        "#comment",
+        "!",
+        "!!",
+        "{a,b}",
+        "-n",
+        "--",
+        "x=1",
+        "é",
+        "日本語",
+        "emoji 😀",
+        "%s%d",
+        "a'b\"c$d`e\\f",
+        "\x7f",
+        "\x01\x02",
     };
     for (size_t i = 0; i < sizeof tricky / sizeof tricky[0]; i++)
         assert_shell_round_trip(tricky[i]);
@@ -110,10 +144,10 @@ static void path_prefix_quoting_leaves_home_and_variables_to_the_shell(void **st
     assert_expand_prefix("$SCRATCH/a b", "\"${SCRATCH}\"'/a b'");
     assert_expand_prefix("${SCRATCH}/x", "\"${SCRATCH}\"/x");
     assert_expand_prefix("$SCRATCH", "\"${SCRATCH}\"");
-    assert_expand_prefix("$1x", "'$1x'");          /* not a variable name */
+    assert_expand_prefix("$1x", "'$1x'"); /* not a variable name */
     assert_expand_prefix("${1}/x", "'${1}/x'");
-    assert_expand_prefix("${A/x", "'${A/x'");       /* unterminated */
-    assert_expand_prefix("~user/x", "'~user/x'");   /* only the user's own home */
+    assert_expand_prefix("${A/x", "'${A/x'");     /* unterminated */
+    assert_expand_prefix("~user/x", "'~user/x'"); /* only the user's own home */
     assert_expand_prefix("/abs/it's", "'/abs/it'\\''s'");
     assert_expand_prefix("/plain/path", "/plain/path");
     assert_expand_prefix("", "''");
@@ -166,10 +200,12 @@ static char *decode_name(const char *s)
 static void encoded_names_are_safe_unique_and_reversible(void **state)
 {
     static const char *const ids[] = {
-        "sim.1", "a/b", "a%2Fb", "a b", "it's", ".", "..", ".hidden", "a.", "-", "%",
-        "%25", "", "é", "A", "a", "x\ny", "../../etc/passwd", "a:b", "a*b?",
+        "sim.1", "a/b", "a%2Fb", "a b", "it's", ".", "..",   ".hidden",          "a.",  "-",
+        "%",     "%25", "",      "é",   "A",    "a", "x\ny", "../../etc/passwd", "a:b", "a*b?",
     };
-    enum { N = sizeof ids / sizeof ids[0] };
+    enum {
+        N = sizeof ids / sizeof ids[0]
+    };
     char *enc[N];
     for (size_t i = 0; i < N; i++) {
         enc[i] = fs_encode_name(ids[i]);
@@ -347,12 +383,12 @@ static void assert_duration(const char *s, int64_t expected)
 
 static void duration_accepts_every_slurm_form(void **state)
 {
-    assert_duration("30", 30 * 60);                             /* MM */
-    assert_duration("30:15", 30 * 60 + 15);                     /* MM:SS */
-    assert_duration("1:00:00", 3600);                           /* HH:MM:SS */
+    assert_duration("30", 30 * 60);         /* MM */
+    assert_duration("30:15", 30 * 60 + 15); /* MM:SS */
+    assert_duration("1:00:00", 3600);       /* HH:MM:SS */
     assert_duration("48:00:00", 48 * 3600);
-    assert_duration("2-12", 2 * 86400 + 12 * 3600);             /* D-HH */
-    assert_duration("2-12:30", 2 * 86400 + 12 * 3600 + 1800);   /* D-HH:MM */
+    assert_duration("2-12", 2 * 86400 + 12 * 3600);              /* D-HH */
+    assert_duration("2-12:30", 2 * 86400 + 12 * 3600 + 1800);    /* D-HH:MM */
     assert_duration("2-12:30:15", 2 * 86400 + 12 * 3600 + 1815); /* D-HH:MM:SS */
     assert_duration("0", 0);
     assert_duration("007", 7 * 60);
@@ -361,8 +397,8 @@ static void duration_accepts_every_slurm_form(void **state)
 static void duration_rejects_malformed_input(void **state)
 {
     static const char *const bad[] = {
-        "",  "abc", "1:2:3:4", "1:", ":1", "1::2", "1-", "-1", "1-2-3", " 1", "1 ", "1.5",
-        "1:2:3:", "1-2:3:4:5", "1h", "+1", "99999999999",
+        "",   "abc", "1:2:3:4", "1:",     ":1",        "1::2", "1-", "-1",          "1-2-3",
+        " 1", "1 ",  "1.5",     "1:2:3:", "1-2:3:4:5", "1h",   "+1", "99999999999",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t secs;
@@ -375,7 +411,9 @@ static void duration_rejects_malformed_input(void **state)
 
 static void strmap_finds_every_key_among_many(void **state)
 {
-    enum { N = 50000 };
+    enum {
+        N = 50000
+    };
     char **keys = xmalloc(N * sizeof *keys);
     strmap m;
     strmap_init(&m, 4); /* grows */
