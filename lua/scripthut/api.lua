@@ -1,5 +1,5 @@
 -- scripthut.api: builds the public `scripthut` module of `scripthut lua` from
--- the C primitives of src/lua/mod_scripthut.c (`core`).  What is here is the
+-- the C primitives of src/script/mod_scripthut.c (`core`).  What is here is the
 -- shape of the API: argument forms, defaults, watch and its callback, the
 -- stack functions.  Reference: docs/lua-api.md.
 --

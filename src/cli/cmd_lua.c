@@ -1,6 +1,6 @@
 /* cmd_lua.c - `scripthut lua [FILE [ARGS...]] | lua -e CODE [ARGS...]`: run a
- * Lua script unsandboxed with the scripthut module available (host.h); with
- * no script on a terminal, the interactive prompt (host_repl).
+ * Lua script unsandboxed with the scripthut module available (script.h); with
+ * no script on a terminal, the interactive prompt (script_repl).
  *
  * The script gets `arg` as the standalone lua interpreter sets it: arg[0] is
  * the script ("-e" for code, "-" for stdin), arg[1..] its arguments.  Flags
@@ -11,6 +11,7 @@
 
 #include "cli/cli_internal.h"
 #include "lua/host.h"
+#include "script/script.h"
 #include "util/fsutil.h"
 #include "util/sbuf.h"
 
@@ -37,7 +38,7 @@ static host *script_host(cli_ctx *c)
 {
     sh_err e = SH_ERR_INIT;
     host *h = host_new(&e);
-    if (h && host_enable_scripthut(h, c->opts.config_path, c->opts.server, &e) != 0) {
+    if (h && script_enable(h, c->opts.config_path, c->opts.server, &e) != 0) {
         host_free(h);
         h = NULL;
     }
@@ -90,7 +91,7 @@ static int run_repl(cli_ctx *c)
         history = xasprintf("%s/%s", dir, LUA_HISTORY_FILE);
     free(dir);
     host *h = script_host(c);
-    int status = h ? host_repl(h, history) : EXIT_ERROR;
+    int status = h ? script_repl(h, history) : EXIT_ERROR;
     host_free(h);
     free(history);
     fflush(stdout);

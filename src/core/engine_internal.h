@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
-#include "core/dag.h"
+#include "model/dag.h"
 #include "core/engine.h"
-#include "core/model.h"
+#include "model/model.h"
 
 #define DEFAULT_BACKEND_CAP 100
 #define PRUNE_EVERY_US (3600LL * 1000000)

@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
-#include "core/dag.h"
+#include "model/dag.h"
 #include "core/engine.h"
-#include "core/model.h"
-#include "core/stack.h"
+#include "model/model.h"
+#include "model/stack.h"
 #include "core/store.h"
 #include "lua/host.h"
 #include "util/fsutil.h"

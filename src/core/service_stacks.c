@@ -17,7 +17,7 @@
 #include "backend/backend.h"
 #include "core/service.h"
 #include "core/service_internal.h"
-#include "core/stack.h"
+#include "model/stack.h"
 #include "core/store.h"
 #include "lua/host.h"
 #include "transport/transport.h"

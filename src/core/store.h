@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/model.h"
+#include "model/model.h"
 #include "util/err.h"
 
 #define STORE_SCHEMA_VERSION 1

@@ -31,6 +31,11 @@
 #define HOST_HOOK_STEP 1000
 #define HOST_REQUIRE_KEY "scripthut.require"
 
+lua_State *host_state(host *h)
+{
+    return h->L;
+}
+
 struct host *host_from_state(lua_State *L)
 {
     void *ud = NULL;

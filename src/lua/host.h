@@ -80,16 +80,4 @@ int host_stack_script(host *h, const char *fn, json_t *args, char **script, sh_e
  * returns 1; os.exit exits the process.  Returns the process exit status. */
 int host_run_script(host *h, const char *path, const char *code, int argc, char **argv);
 
-/* Makes the `scripthut` module (docs/lua-api.md) available to the scripts and
- * the REPL of this host: `require "scripthut"` and the global `scripthut`.
- * It connects on first use with these options (either may be NULL), as the
- * CLI does.  Never called for the hosts that evaluate config. */
-int host_enable_scripthut(host *h, const char *config_path, const char *server, sh_err *e);
-
-/* The interactive prompt of `scripthut lua` (repl.c): line editing, history
- * kept in history_path (may be NULL), multi-line input, results
- * pretty-printed, errors shown with a traceback.  Returns the exit status
- * when the user ends the session (Ctrl-D), or exits through os.exit. */
-int host_repl(host *h, const char *history_path);
-
 #endif

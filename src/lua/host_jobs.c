@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/model.h"
+#include "model/model.h"
 #include "lua/host.h"
 #include "lua/host_private.h"
 #include "util/sbuf.h"

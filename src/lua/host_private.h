@@ -1,23 +1,10 @@
 /* host_private.h - what the files of src/lua/ share, and nothing else sees.
  *
  * The host struct (its allocator budget and instruction limit are read by the
- * Lua modules implemented in C), the JSON <-> Lua conversion, and the
- * luaopen_* functions of the C modules.
- *
- * JSON conventions (see docs/configuration.md, "Lua and JSON values"):
- *   - JSON null <-> the lightuserdata NULL (`util.null`, the same value as
- *     cjson.null).
- *   - A Lua table whose keys are exactly 1..n (n >= 1) is an array; an empty
- *     table is an empty array unless it carries the object marker metatable
- *     (`util.object(t)`), then it is `{}`.  Other tables are objects whose keys
- *     must be strings; they are emitted in sorted key order, so iteration order
- *     never leaks into the output.
- *   - A table with the ordered marker (`util.ordered(pairs)`) holds a list of
- *     {key, value} pairs and becomes an object with keys in list order (env
- *     rule `set`/`append`, whose order is significant).
- *   - JSON objects arrive in Lua with the object marker, so `{}` survives a
- *     round trip; objects under a key named "set" or "append" arrive as
- *     ordered pair lists, so their key order does too. */
+ * Lua modules implemented in C), the protected call into a module, and the
+ * luaopen_* functions of the C modules.  The JSON <-> Lua conversion and the
+ * message handler are in host_module.h: the scripting API (src/script/) uses
+ * them too. */
 #ifndef SCRIPTHUT_LUA_HOST_PRIVATE_H
 #define SCRIPTHUT_LUA_HOST_PRIVATE_H
 #include <jansson.h>
@@ -25,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lua/host_module.h"
 #include "util/err.h"
 
 #define LUAJSON_OBJECT_MT "scripthut.json_object"
@@ -56,15 +44,6 @@ struct host {
 /* The host owning L (stored as the allocator's userdata). */
 struct host *host_from_state(lua_State *L);
 
-/* Pushes v as a Lua value (conventions above).  May raise a Lua error (memory):
- * call in protected mode. */
-void luajson_push(lua_State *L, json_t *v);
-
-/* Converts the value at idx to JSON.  `root` names the value in error messages
- * ("workflow \"sweep\""); errors name the path inside it ("tasks[3].cpus").
- * Never raises a Lua error.  Returns a new reference or NULL with e set. */
-json_t *luajson_to(lua_State *L, int idx, const char *root, sh_err *e);
-
 /* Creates the marker metatables in the registry (idempotent). */
 void luajson_init(lua_State *L);
 
@@ -88,17 +67,7 @@ struct invoke {
  * instruction and memory limits (host.c). */
 int host_invoke(struct host *h, struct invoke *inv, bool sandboxed, int default_status, sh_err *e);
 
-/* Message handler for lua_pcall: error objects pass through, anything else
- * gets a traceback (host.c). */
-int host_msgh(lua_State *L);
-
-/* A userdata owning v until a conversion to Lua is done (it decrefs *box on
- * __gc), so a memory error in the middle cannot leak v; set *box = NULL once
- * v is released (mod_util.c). */
-json_t **util_json_box(lua_State *L, json_t *v);
-
 int luaopen_scripthut_util(lua_State *L);
 int luaopen_scripthut_runtime(lua_State *L);
-int luaopen_scripthut(lua_State *L); /* the API of `scripthut lua` (mod_scripthut.c) */
 
 #endif

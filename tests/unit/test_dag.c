@@ -1,4 +1,4 @@
-/* test_dag.c - wildcard expansion and validation of task lists (core/dag.h).
+/* test_dag.c - wildcard expansion and validation of task lists (model/dag.h).
  * The first group re-enacts the original's tests/test_wildcard_deps.py
  * (spec/original-engine.md §14.2). */
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "core/dag.h"
+#include "model/dag.h"
 #include "util/sbuf.h"
 
 /* ---- fixtures ------------------------------------------------------------ */

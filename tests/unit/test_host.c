@@ -22,7 +22,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "core/model.h"
+#include "model/model.h"
 #include "lua/host.h"
 #include "lua/host_private.h"
 #include "util/fsutil.h"

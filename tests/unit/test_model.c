@@ -1,5 +1,5 @@
 /* test_model.c - task definitions, workflow documents, env rule shapes,
- * task states and run status (core/model.h). */
+ * task states and run status (model/model.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "core/model.h"
+#include "model/model.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 

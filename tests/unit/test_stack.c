@@ -1,4 +1,4 @@
-/* test_stack.c - the stack identity hash (src/core/stack.c) against the
+/* test_stack.c - the stack identity hash (src/model/stack.c) against the
  * original tool's vectors (spec/original-engine.md §9.2). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "core/stack.h"
+#include "model/stack.h"
 #include "util/fsutil.h"
 #include "util/sbuf.h"
 

@@ -20,7 +20,8 @@
 #include "client/client.h"
 #include "core/service.h"
 #include "lua/host.h"
-#include "lua/host_private.h"
+#include "lua/host_module.h"
+#include "script/script.h"
 #include "util/sbuf.h"
 #include "transport/transport.h"
 #include "util/timeutil.h"
@@ -49,7 +50,7 @@ static int api_conn_close(lua_State *L)
 }
 
 /* The client of this Lua state, connecting on first use with the options
- * host_enable_scripthut recorded.  NULL with e set when connecting fails; the
+ * script_enable recorded.  NULL with e set when connecting fails; the
  * next call tries again (the user may have fixed the config meanwhile). */
 static cli_client *api_client(lua_State *L, sh_err *e)
 {
@@ -522,7 +523,7 @@ static const luaL_Reg api_primitives[] = {
     {NULL, NULL},
 };
 
-int luaopen_scripthut(lua_State *L)
+static int luaopen_scripthut(lua_State *L)
 {
     if (luaL_newmetatable(L, API_CONN_MT)) {
         lua_pushcfunction(L, api_conn_close);
@@ -549,9 +550,9 @@ int luaopen_scripthut(lua_State *L)
 /* Called by `scripthut lua` (never for config hosts): records how to
  * connect, and preloads the module as `require "scripthut"` and the global
  * `scripthut`. */
-int host_enable_scripthut(host *h, const char *config_path, const char *server, sh_err *e)
+int script_enable(host *h, const char *config_path, const char *server, sh_err *e)
 {
-    lua_State *L = h->L;
+    lua_State *L = host_state(h);
     lua_createtable(L, 0, 2);
     if (config_path) {
         lua_pushstring(L, config_path);

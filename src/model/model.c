@@ -9,7 +9,7 @@
  *  - single-line fields (everything but command) may not hold control
  *    characters: they end up in "#SBATCH --mem=..." style lines, where a
  *    newline would smuggle in a directive. */
-#include "core/model.h"
+#include "model/model.h"
 
 #include <limits.h>
 #include <math.h>

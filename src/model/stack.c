@@ -1,5 +1,5 @@
 /* stack.c - the stack identity hash (spec/original-engine.md §9.2). */
-#include "core/stack.h"
+#include "model/stack.h"
 
 #include <errno.h>
 #include <openssl/evp.h>

@@ -1,4 +1,4 @@
-/* repl.c - the interactive prompt of `scripthut lua` (host_repl in host.h).
+/* repl.c - the interactive prompt of `scripthut lua` (script_repl in script.h).
  *
  * Line editing and history come from libedit through its readline-compatible
  * interface.  A line is first tried as an expression (`return LINE`), then
@@ -11,12 +11,14 @@
 #include <editline/readline.h>
 #include <lauxlib.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lua/host.h"
-#include "lua/host_private.h"
+#include "lua/host_module.h"
+#include "script/script.h"
 #include "util/sbuf.h"
 
 #define REPL_PROMPT "> "
@@ -273,9 +275,9 @@ static void repl_history_add(const char *line, const char *history_path)
         write_history(history_path);
 }
 
-int host_repl(host *h, const char *history_path)
+int script_repl(host *h, const char *history_path)
 {
-    lua_State *L = h->L;
+    lua_State *L = host_state(h);
     repl_state = L;
     rl_readline_name = "scripthut";
     rl_attempted_completion_function = repl_complete;

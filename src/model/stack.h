@@ -5,8 +5,8 @@
  * stack directory built by the Python tool is recognised as ready.  Only
  * name, prep, inputs and the input files take part: resources, init and
  * cache_dir can change without a rebuild. */
-#ifndef SCRIPTHUT_CORE_STACK_H
-#define SCRIPTHUT_CORE_STACK_H
+#ifndef SCRIPTHUT_MODEL_STACK_H
+#define SCRIPTHUT_MODEL_STACK_H
 #include <jansson.h>
 #include <stdbool.h>
 

@@ -6,8 +6,8 @@
  * the original (spec/original-engine.md §2.1) with our changes: name defaults
  * to id, partition has no default (an unset partition is never sent), retries
  * and retry_delay are new, unknown fields are an error. */
-#ifndef SCRIPTHUT_CORE_MODEL_H
-#define SCRIPTHUT_CORE_MODEL_H
+#ifndef SCRIPTHUT_MODEL_MODEL_H
+#define SCRIPTHUT_MODEL_MODEL_H
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,12 +5,12 @@
  * case-sensitively, in task order, never the task itself.  Validation rejects
  * duplicate ids, unknown deps, self-deps and cycles (iterative DFS, no
  * recursion limit), each with a message naming the task and the dep. */
-#ifndef SCRIPTHUT_CORE_DAG_H
-#define SCRIPTHUT_CORE_DAG_H
+#ifndef SCRIPTHUT_MODEL_DAG_H
+#define SCRIPTHUT_MODEL_DAG_H
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/model.h"
+#include "model/model.h"
 #include "util/err.h"
 
 /* Expands wildcard deps and validates the list tasks[0..n).

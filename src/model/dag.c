@@ -15,7 +15,7 @@
  * mean nothing to scheduling and would only store the edge twice.
  *
  * Task numbers in messages ("tasks 1 and 3") count from 1, in list order. */
-#include "core/dag.h"
+#include "model/dag.h"
 
 #include <fnmatch.h>
 #include <stdlib.h>
