@@ -15,7 +15,8 @@ cd "$(dirname "$0")"
 
 BUILD_PACKAGES="build-essential cmake pkg-config liblua5.4-dev lua-cjson-dev libssh2-1-dev
 libcurl4-openssl-dev libcivetweb-dev libjansson-dev libssl-dev libsqlite3-dev libedit-dev"
-TEST_PACKAGES="libcmocka-dev bats lua5.4 lua-busted jq sqlite3 tmux python3 python3-venv"
+TEST_PACKAGES="libcmocka-dev bats lua5.4 lua-busted jq sqlite3 tmux python3 python3-venv
+clang-format shellcheck"
 # The `browser` test (tests/browser/): Debian's chromium, driven by playwright-core from npm.
 # Node and npm come from Debian only when the machine has none (e.g. NodeSource's nodejs
 # already brings npm).
@@ -33,8 +34,7 @@ missing_packages() {
 }
 
 install_packages() {
-    # shellcheck disable=SC2086
-    missing=$(missing_packages $*)
+    missing=$(missing_packages "$@")
     [ -z "$missing" ] && return 0
     echo "setup.sh: installing Debian packages: $missing"
     SUDO=""
@@ -52,6 +52,8 @@ build() {
 }
 
 jobs=$(nproc)
+# The package lists are words separated by blanks: split on purpose.
+# shellcheck disable=SC2086
 case "${1:-demo}" in
 build)
     install_packages $BUILD_PACKAGES $TEST_PACKAGES

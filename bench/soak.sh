@@ -50,6 +50,7 @@ LUA
 SCRIPTHUT_LOG="${SCRIPTHUT_LOG:-warn}" "$BIN" serve --port 0 > server.out 2> server.err &
 server=$!
 pollers=()
+# shellcheck disable=SC2317  # reached through the EXIT trap
 cleanup() {
     kill "${pollers[@]}" 2>/dev/null || true
     kill -TERM "$server" 2>/dev/null || true
@@ -82,7 +83,7 @@ sample() { # one line of samples.txt, every 5 s
     [ "$t" -ge "$next_sample" ] || return 0
     rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$server/status")
     thr=$(awk '/^Threads/ { print $2 }' "/proc/$server/status")
-    fds=$(ls "/proc/$server/fd" | wc -l)
+    fds=$(find "/proc/$server/fd" -mindepth 1 -maxdepth 1 | wc -l)
     printf '%7d %9d %5d %8d %10d %10d  %s\n' "$t" "$rss" "$fds" "$thr" "$submitted" \
            "$completed" "$(cut -d' ' -f1 /proc/loadavg)" | tee -a samples.txt
     next_sample=$(((t / 5 + 1) * 5))

@@ -1,6 +1,9 @@
 # bash completion for scripthut (installed as .../bash-completion/completions/scripthut).
 # Completes nouns, verbs and flags; workflow names and recent run ids are
 # asked of scripthut itself (local, quick; errors are ignored).
+# COMPREPLY=($(compgen ...)) splits compgen's words on purpose, the usual
+# idiom: none of the words it completes contains a blank.
+# shellcheck disable=SC2207
 
 _scripthut_flags() {
     local common="--config --json --server --help"

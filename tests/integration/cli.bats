@@ -217,12 +217,15 @@ SCRIPTHUT_SCRIPT_EOF
 
 @test "shell metacharacters in ids, commands and env values arrive intact" {
     odd_id="odd id;\$(x)'q\""
+    # the $ and backticks are the point: they must reach the task unexpanded
+    # shellcheck disable=SC2016
     run --separate-stderr sh task run 'printf "%s|%s\n" "$X" "it'\''s $((6*7))"' \
         --id "$odd_id" --env 'X=a b"c$d `e` \f' --watch
     assert_status 0
     id="$(newest_run)"
     run sh run logs "$id" "$odd_id"
     assert_status 0
+    # shellcheck disable=SC2016
     [ "$output" = 'a b"c$d `e` \f|it'\''s 42' ] || { show_output; false; }
     run sh run view "$id" --json
     echo "$output" | jq -e --arg id "$odd_id" '.items[0].task.id == $id' >/dev/null ||
@@ -286,6 +289,7 @@ SCRIPTHUT_SCRIPT_EOF
 }
 
 @test "run logs --follow prints output as it appears until the task ends" {
+    # shellcheck disable=SC2016 # $i belongs to the task's shell
     id="$(submit_task 'for i in 1 2 3; do echo line$i; sleep 0.4; done' --id slow)"
     run sh run logs "$id" slow --follow --interval 0.2
     assert_status 0
@@ -411,6 +415,7 @@ backend "broken" { type = "no-such-type" }
 LUA
     run --separate-stderr sh run list
     assert_status 1
+    # shellcheck disable=SC2154 # stderr: set by bats' run --separate-stderr
     [[ "$stderr" =~ ^Error:\ .*scripthut\.lua:[0-9]+ ]] || { show_output; false; }
 }
 

@@ -3,6 +3,9 @@
 # settings.cli_server) against a real `scripthut serve`: the same commands
 # print the same things as in local mode (docs/cli.md, "Server mode").
 
+# Each @test runs in its own subshell; a variable set in one is read only
+# within that test.
+# shellcheck disable=SC2030,SC2031
 load helpers
 load server_helpers
 
@@ -79,6 +82,7 @@ same_in_both_modes() {
     same_in_both_modes task run true --backend nope
     run --separate-stderr sh --server "$URL" run view deadbeef
     assert_status 1
+    # shellcheck disable=SC2154 # stderr: set by bats' run --separate-stderr
     [ "$stderr" = "Error: Run 'deadbeef' not found" ] || { show_output; false; }
 }
 

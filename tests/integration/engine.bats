@@ -167,7 +167,7 @@ EOF2
     run_workflow gen
     [ "$status" -eq 0 ] || { show_output; cat detail.json; false; }
     [ "$(detail .task_count)" = 4 ]
-    [ "$(tail -n 1 steps)" = done ]
+    [ "$(tail -n 1 steps)" = "done" ]
     [ "$(task_field sum status)" = completed ]
 }
 
@@ -215,7 +215,7 @@ EOF2
     config <<EOF2
 workflow "big" { tasks = function()
   local t = {}
-  for i = 1, 4 do t[#t + 1] = { id = "big" .. i, working_dir = "$WORK", command = "echo big$i >> order; sleep 0.5" } end
+  for i = 1, 4 do t[#t + 1] = { id = "big" .. i, working_dir = "$WORK", command = "echo big\$i >> order; sleep 0.5" } end
   return t
 end, }
 workflow "small" { tasks = { { id = "small", working_dir = "$WORK", command = "echo small >> order" } } }

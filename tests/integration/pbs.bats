@@ -69,7 +69,7 @@ EOF2
     [ "$status" -eq 0 ] || { show_output; false; }
     grep -qx '#PBS -l nodes=1:ppn=3' "$FAKE_PBS_STATE/script.100"
     grep -qx '#PBS -l mem=512mb' "$FAKE_PBS_STATE/script.100"
-    ! grep -q '^qstat -x' "$FAKE_PBS_STATE/calls"
+    run ! grep -q '^qstat -x' "$FAKE_PBS_STATE/calls"
 }
 
 @test "backend list shows a pbs backend and a bad flavor is a config error" {

@@ -34,11 +34,11 @@ server_listening() {
 }
 
 # stop_server: SIGTERM, wait up to 10 s, then SIGKILL.  Sets SERVER_STATUS.
+# shellcheck disable=SC2034 # SERVER_STATUS is read by the tests
 stop_server() {
     [ -n "${SERVER_PID:-}" ] || return 0
     kill -TERM "$SERVER_PID" 2>/dev/null || true
-    local i
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
     done

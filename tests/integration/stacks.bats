@@ -120,6 +120,7 @@ install_log() {
 @test "a task that uses a stack gets an install task in front and sees its init" {
     write_config
     local id
+    # shellcheck disable=SC2016 # $TOOL_FILE is the task's (the stack's init sets it)
     id="$(echo '{"id": "use", "command": "cat \"$TOOL_FILE\"", "env": [{"stacks": ["tools"]}]}' |
         sh task run --from-stdin --json | jq -r .id)"
     wait_for 60 run_has_status "$id" completed
@@ -130,6 +131,7 @@ install_log() {
     run sh run logs "$id" use
     assert_contains "tool"
     # Ready now: the next run has no install task.
+    # shellcheck disable=SC2016 # $TOOL_FILE is the task's
     id="$(echo '{"id": "again", "command": "cat \"$TOOL_FILE\"", "env": [{"stacks": ["tools"]}]}' |
         sh task run --from-stdin --json | jq -r .id)"
     [ "$(run_field "$id" .task_count)" = 1 ]

@@ -15,13 +15,17 @@
 # minutes) and the purge test waits for slurmctld to forget a finished job
 # (MinJobAge 300 s, purged by a pass that runs about once a minute).
 
+# Each @test runs in its own subshell; a variable set in one is read only
+# within that test.
+# shellcheck disable=SC2030,SC2031
 load helpers.bash
 # The purge test waits up to ~6 minutes (helpers.bash sets 180 s per test).
 export BATS_TEST_TIMEOUT=600
 
 # sacct as the test user, through the testbed's sshd (its SLURM_CONF).
 user_sacct() {
-    # shellcheck disable=SC2086 # the options are words
+    # the options are words; the command runs there, built here on purpose
+    # shellcheck disable=SC2086,SC2029
     ssh $TESTBED_SSH_OPTS "$TESTBED_SSH_USER@$TESTBED_SSH_HOST" "TZ=UTC sacct $*"
 }
 

@@ -55,7 +55,7 @@ EOF
         and .transport.counters.commands > 0 and (.transport.log | length) > 0' >/dev/null ||
         { show_output; false; }
     # Scripts travel on stdin and are never logged.
-    ! grep -rq "echo hi" "$XDG_DATA_HOME/scripthut/backends/"
+    run ! grep -rq "echo hi" "$XDG_DATA_HOME/scripthut/backends/"
 }
 
 @test "a backend pointed at a closed port shows the connection error" {

@@ -64,6 +64,7 @@ shc() {
 
 run_workflow() {
     run shc workflow run "$1" --watch --json
+    # shellcheck disable=SC2034,SC2154 # RUN_ID is for the tests; output is bats' run's
     RUN_ID="$(printf '%s\n' "$output" | head -n 1 | jq -r '.run_id // .id' 2>/dev/null)"
 }
 

@@ -8,6 +8,9 @@
 
 # Per-test HOME/data dir, the test user's scratch dir $RDIR, config, shc,
 # run_workflow and task_field come from helpers.bash.
+# Each @test runs in its own subshell; a variable set in one is read only
+# within that test.
+# shellcheck disable=SC2030,SC2031
 load helpers.bash
 
 # How many Slurm jobs (of any state still known to slurmctld) carry NAME.

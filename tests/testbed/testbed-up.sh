@@ -183,7 +183,7 @@ stop_pidfile() {
     kill "$pid" 2>/dev/null || true
     local end=$((SECONDS + 15))
     while alive "$f" && [ $SECONDS -lt $end ]; do sleep 0.1; done
-    alive "$f" && kill -9 "$pid" 2>/dev/null || true
+    if alive "$f"; then kill -9 "$pid" 2>/dev/null || true; fi
     rm -f "$f"
 }
 if [ $CONF_CHANGED = 1 ]; then
