@@ -2,8 +2,8 @@
  * ways, config loading and its sandbox and limits, workflow documents, job
  * preparation, user overrides.
  *
- * Each test runs in its own mkdtemp directory, which is also HOME,
- * XDG_CONFIG_HOME's parent and the cwd, so the real ~ is never read. */
+ * Each test runs in the shared fixture (fixture.h): its own temp dir, which
+ * is also HOME, XDG_CONFIG_HOME's parent and the cwd. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -28,11 +28,12 @@
 #include "util/fsutil.h"
 #include "util/sbuf.h"
 
+#include "fixture.h"
+
 /* ---- fixtures ------------------------------------------------------------ */
 
 typedef struct fixture {
-    char root[PATH_MAX];
-    char old_cwd[PATH_MAX];
+    fx_env *env;
     host *h;
 } fixture;
 
@@ -42,16 +43,7 @@ static const char *const LIMIT_VARS[] = {"SCRIPTHUT_LUA_INSTRUCTION_LIMIT",
 static int setup(void **state)
 {
     fixture *f = xcalloc(1, sizeof *f);
-    char tmpl[] = "/tmp/scripthut-test-host-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    assert_non_null(realpath(tmpl, f->root));
-    assert_non_null(getcwd(f->old_cwd, sizeof f->old_cwd));
-    assert_int_equal(chdir(f->root), 0);
-    setenv("HOME", f->root, 1);
-    char *xdg = xasprintf("%s/.config", f->root);
-    setenv("XDG_CONFIG_HOME", xdg, 1);
-    free(xdg);
-    unsetenv("XDG_DATA_HOME");
+    f->env = fx_new("test-host");
     for (size_t i = 0; i < sizeof LIMIT_VARS / sizeof *LIMIT_VARS; i++)
         unsetenv(LIMIT_VARS[i]);
     *state = f;
@@ -62,8 +54,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     host_free(f->h);
-    assert_int_equal(chdir(f->old_cwd), 0);
-    fs_remove_tree(f->root);
+    fx_free(f->env);
     for (size_t i = 0; i < sizeof LIMIT_VARS / sizeof *LIMIT_VARS; i++)
         unsetenv(LIMIT_VARS[i]);
     free(f);
@@ -73,12 +64,7 @@ static int teardown(void **state)
 /* Writes root/rel (creating directories) and returns its absolute path. */
 static char *write_file(fixture *f, const char *rel, const char *text)
 {
-    char *path = xasprintf("%s/%s", f->root, rel);
-    char *dir = fs_dirname(path);
-    assert_int_equal(fs_mkdir_p(dir, 0755), 0);
-    free(dir);
-    assert_int_equal(fs_write_atomic(path, text, strlen(text), 0644), 0);
-    return path;
+    return fx_write(f->env, rel, text);
 }
 
 static host *new_host(fixture *f)
@@ -253,7 +239,7 @@ static void json_round_trips_through_lua(void **state)
                    "local util = require 'scripthut.util'\n"
                    "return { render = function(job) return util.json_encode(job.task) end }\n");
     free(tpl);
-    char *dir = xasprintf("%s/lua", f->root);
+    char *dir = xasprintf("%s/lua", f->env->root);
     setenv("SCRIPTHUT_LUA_PATH", dir, 1);
     free(dir);
     new_host(f);
@@ -287,7 +273,7 @@ static void no_config_gives_defaults_and_the_local_backend(void **state)
     fixture *f = *state;
     json_t *cfg = load_ok(f, NULL);
     json_t *settings = json_object_get(cfg, "settings");
-    char *data_dir = xasprintf("%s/.local/share/scripthut", f->root);
+    char *data_dir = xasprintf("%s/.local/share/scripthut", f->env->root);
     assert_string_equal(json_string_value(json_object_get(settings, "data_dir")), data_dir);
     free(data_dir);
     assert_int_equal(json_integer_value(json_object_get(settings, "poll_interval")), 60);
@@ -307,7 +293,7 @@ static void project_file_is_found_by_walking_up(void **state)
 {
     fixture *f = *state;
     char *path = write_file(f, "scripthut.lua", "workflow 'w' { tasks = {} }\n");
-    char *sub = xasprintf("%s/a/b", f->root);
+    char *sub = xasprintf("%s/a/b", f->env->root);
     assert_int_equal(fs_mkdir_p(sub, 0755), 0);
     assert_int_equal(chdir(sub), 0);
     json_t *cfg = load_ok(f, NULL);
@@ -340,7 +326,7 @@ static void validation_error_names_file_line_and_field(void **state)
                                 "}\n");
     char *expected = xasprintf("%s/scripthut.lua:2: backend \"hpc\": max_concurrent must be a "
                                "positive integer, got \"ten\"",
-                               f->root);
+                               f->env->root);
     assert_int_equal(e.status, SH_EINVAL);
     assert_string_equal(e.msg, expected);
     free(expected);
@@ -350,7 +336,7 @@ static void runtime_error_in_config_shows_file_and_line(void **state)
 {
     fixture *f = *state;
     sh_err e = project_fails(f, "local x\nx.y = 1\n");
-    char *expected = xasprintf("%s/scripthut.lua:2: attempt to index a nil value", f->root);
+    char *expected = xasprintf("%s/scripthut.lua:2: attempt to index a nil value", f->env->root);
     assert_contains(e.msg, expected);
     assert_contains(e.msg, "stack traceback");
     free(expected);
@@ -384,7 +370,7 @@ static void config_that_loops_forever_hits_the_instruction_limit(void **state)
     sh_err e = project_fails(f, "while true do end\n");
     char *expected = xasprintf("%s/scripthut.lua: config exceeded the instruction limit "
                                "(100000 instructions, stopped at %s/scripthut.lua:1)",
-                               f->root, f->root);
+                               f->env->root, f->env->root);
     assert_int_equal(e.status, SH_EINVAL);
     assert_contains(e.msg, expected);
     free(expected);
@@ -405,7 +391,7 @@ static void config_that_allocates_too_much_hits_the_memory_limit(void **state)
     sh_err e = project_fails(f, "local t = {}\n"
                                 "for i = 1, 1e9 do t[i] = ('x'):rep(100) .. i end\n");
     char *expected =
-        xasprintf("%s/scripthut.lua: config exceeded the memory limit (8 MB)", f->root);
+        xasprintf("%s/scripthut.lua: config exceeded the memory limit (8 MB)", f->env->root);
     assert_contains(e.msg, expected);
     free(expected);
     /* the host stays usable: the garbage was collected and the limit lifted */
@@ -421,7 +407,7 @@ static void project_file_may_not_define_backends_when_a_user_file_exists(void **
     sh_err e = project_fails(f, "backend 'hpc' { type = 'local' }\n");
     char *expected = xasprintf("%s/scripthut.lua:1: backend \"hpc\": backends belong in the user "
                                "config (%s), not in a project file",
-                               f->root, user);
+                               f->env->root, user);
     assert_contains(e.msg, expected);
     free(expected);
     free(user);

@@ -1,7 +1,7 @@
 /* test_local_backend.c - the local backend with real processes.
  *
- * Each test gets its own data dir and HOME under a mkdtemp directory, and
- * runs the real job wrapper: SCRIPTHUT_SELF_EXE points the backend at the
+ * Each test runs in the shared fixture (fixture.h: a temp HOME with a data
+ * dir), and runs the real job wrapper: SCRIPTHUT_SELF_EXE points the backend at the
  * scripthut binary (SCRIPTHUT_BIN, set by ctest), since this test binary has
  * no `__job-wrapper` command.  Waits poll with short sleeps up to a bounded
  * deadline and assert on outcomes, never on timing. */
@@ -32,12 +32,15 @@
 #include "util/sbuf.h"
 #include "util/timeutil.h"
 
+#include "fixture.h"
+
 #define WAIT_DEADLINE_MS 30000
 #define MAX_JOBS 64
 
 typedef struct fixture {
-    char root[PATH_MAX]; /* mkdtemp dir (realpath), also HOME */
-    char *data_dir;
+    fx_env *env;
+    const char *root; /* the fixture's temp dir, also HOME */
+    const char *data_dir;
     backend *b;
     job_ref jobs[MAX_JOBS]; /* submitted, cancelled at teardown */
     size_t njobs;
@@ -79,13 +82,9 @@ static int setup(void **state)
     }
     setenv("SCRIPTHUT_SELF_EXE", bin, 1);
     fixture *fx = xcalloc(1, sizeof *fx);
-    char tmpl[] = "/tmp/scripthut-local-test-XXXXXX";
-    if (!mkdtemp(tmpl) || !realpath(tmpl, fx->root)) {
-        free(fx);
-        return -1;
-    }
-    setenv("HOME", fx->root, 1);
-    fx->data_dir = xasprintf("%s/data", fx->root);
+    fx->env = fx_new("local-test");
+    fx->root = fx->env->root;
+    fx->data_dir = fx->env->data_dir;
     fx->b = new_backend(fx->data_dir);
     *state = fx;
     return 0;
@@ -121,8 +120,7 @@ static int teardown(void **state)
     }
     reap_children();
     backend_destroy(fx->b);
-    fs_remove_tree(fx->root);
-    free(fx->data_dir);
+    fx_free(fx->env);
     free(fx);
     return 0;
 }

@@ -22,10 +22,12 @@
 #include "util/fsutil.h"
 #include "util/sbuf.h"
 
+#include "fixture.h"
+
 typedef struct fixture {
-    char root[PATH_MAX];
+    fx_env *env;
     char *state_dir;
-    char *data_dir;
+    const char *data_dir;
     backend *b;
 } fixture;
 
@@ -78,12 +80,10 @@ static backend *new_backend(fixture *f, const char *flavor)
 static int setup_flavor(void **state, const char *flavor)
 {
     fixture *f = xcalloc(1, sizeof *f);
-    snprintf(f->root, sizeof f->root, "/tmp/scripthut-pbs-XXXXXX");
-    if (!mkdtemp(f->root))
-        return -1;
-    f->state_dir = xasprintf("%s/state", f->root);
-    f->data_dir = xasprintf("%s/data", f->root);
-    char *bin = xasprintf("%s/bin", f->root);
+    f->env = fx_new("pbs");
+    f->state_dir = fx_path(f->env, "state");
+    f->data_dir = f->env->data_dir;
+    char *bin = fx_path(f->env, "bin");
     fs_mkdir_p(f->state_dir, 0755);
     fs_mkdir_p(f->data_dir, 0755);
     fs_mkdir_p(bin, 0755);
@@ -100,7 +100,7 @@ static int setup_flavor(void **state, const char *flavor)
     char *new_path = xasprintf("%s:%s", bin, path ? path : "/usr/bin:/bin");
     setenv("PATH", new_path, 1);
     setenv("FAKE_PBS_STATE", f->state_dir, 1);
-    setenv("TMPDIR", f->root, 1); /* a killed submission shell leaves its temp dir */
+    setenv("TMPDIR", f->env->root, 1); /* a killed submission shell leaves its temp dir */
     free(new_path);
     free(fake);
     free(bin);
@@ -123,9 +123,8 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     backend_destroy(f->b);
-    fs_remove_tree(f->root);
+    fx_free(f->env);
     free(f->state_dir);
-    free(f->data_dir);
     free(f);
     return 0;
 }

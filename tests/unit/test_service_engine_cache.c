@@ -16,49 +16,44 @@
 
 #include "core/service_internal.h"
 #include "util/fsutil.h"
+#include "util/sbuf.h"
+
+#include "fixture.h"
 
 /* Matches ENGINE_IDLE_CACHE_KB in engine_internal.h, plus the pages of the
  * statements still prepared (a few); the engine's own limit is 64 MB. */
 #define IDLE_CACHE_LIMIT_BYTES (5 * 1024 * 1024)
 
-static char root[PATH_MAX];
+static fx_env *env;
 
 static int setup(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/scripthut-cache.XXXXXX";
-    if (!mkdtemp(tmpl))
-        return -1;
-    snprintf(root, sizeof root, "%s", tmpl);
-    setenv("HOME", root, 1);
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/scripthut.lua", root);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
+    env = fx_new("cache");
     /* 3,000 tasks with 2 kB commands: one run whose ticks read far more
      * than the idle cache (16 MB of cache without the trim). */
-    fprintf(f,
-            "settings { data_dir = '%s/data', poll_interval = 1 }\n"
-            "backend 'nb' { type = 'noop' }\n"
-            "workflow 'big' { backend = 'nb', tasks = function()\n"
-            "  local t = {}\n"
-            "  for i = 1, 3000 do\n"
-            "    t[i] = { id = 't' .. i, command = 'echo ' .. string.rep('x', 2048) }\n"
-            "  end\n"
-            "  return t\n"
-            "end }\n",
-            root);
-    fclose(f);
+    char *text =
+        xasprintf("settings { data_dir = '%s', poll_interval = 1 }\n"
+                  "backend 'nb' { type = 'noop' }\n"
+                  "workflow 'big' { backend = 'nb', tasks = function()\n"
+                  "  local t = {}\n"
+                  "  for i = 1, 3000 do\n"
+                  "    t[i] = { id = 't' .. i, command = 'echo ' .. string.rep('x', 2048) }\n"
+                  "  end\n"
+                  "  return t\n"
+                  "end }\n",
+                  env->data_dir);
+    free(fx_write(env, "scripthut.lua", text));
+    free(text);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    return system(cmd) == 0 ? 0 : -1;
+    fx_free(env);
+    env = NULL;
+    return 0;
 }
 
 static int cache_used(svc *s)
@@ -73,11 +68,12 @@ static int cache_used(svc *s)
 static void engine_page_cache_is_cut_back_between_steps(void **state)
 {
     (void)state;
-    char config[PATH_MAX + 32];
-    snprintf(config, sizeof config, "%s/scripthut.lua", root);
+    char *config = fx_path(env, "scripthut.lua");
     svc *s = NULL;
     sh_err e = SH_ERR_INIT;
-    if (svc_open(config, &s, &e) != 0)
+    int orc = svc_open(config, &s, &e);
+    free(config);
+    if (orc != 0)
         fail_msg("svc_open: %s", e.msg);
     /* Be the engine before submitting: otherwise the submission starts a
      * detached engine as /proc/self/exe, which here is this test binary. */

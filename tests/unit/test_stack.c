@@ -15,6 +15,8 @@
 #include "util/fsutil.h"
 #include "util/sbuf.h"
 
+#include "fixture.h"
+
 static void hash_of(json_t *stack, char out[STACK_HASH_LEN + 1])
 {
     stack_hash(stack, out, NULL);
@@ -56,9 +58,8 @@ static void prep_whitespace_matters(void **state)
 
 static void missing_input_file_hashes_as_missing_and_is_reported(void **state)
 {
-    char tmpl[] = "/tmp/scripthut-stack-test.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    char *path = xasprintf("%s/requirements.txt", tmpl);
+    fx_env *env = fx_new("stack-test");
+    char *path = fx_path(env, "requirements.txt");
     json_t *stack = json_pack("{s:s,s:s,s:[s]}", "name", "x", "prep", "p", "input_files", path);
     json_t *missing = json_array();
     char absent[STACK_HASH_LEN + 1], present[STACK_HASH_LEN + 1], changed[STACK_HASH_LEN + 1];
@@ -77,8 +78,7 @@ static void missing_input_file_hashes_as_missing_and_is_reported(void **state)
 
     json_decref(missing);
     json_decref(stack);
-    unlink(path);
-    rmdir(tmpl);
+    fx_free(env);
     free(path);
 }
 

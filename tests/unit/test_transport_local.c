@@ -15,21 +15,34 @@
 #include "transport/transport.h"
 #include "util/sbuf.h"
 
+#include "fixture.h"
+
+typedef struct fixture {
+    fx_env *env;
+    transport *t;
+} fixture;
+
 static int setup(void **state)
 {
-    *state = transport_local_new();
-    return *state ? 0 : -1;
+    fixture *f = xcalloc(1, sizeof *f);
+    f->env = fx_new("transport-test");
+    f->t = transport_local_new();
+    *state = f;
+    return f->t ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    transport_free(*state);
+    fixture *f = *state;
+    transport_free(f->t);
+    fx_free(f->env);
+    free(f);
     return 0;
 }
 
 static void run(void **state, const char *cmd, const char *in, int timeout_ms, exec_result *r)
 {
-    transport *t = *state;
+    transport *t = ((fixture *)*state)->t;
     sh_err e = SH_ERR_INIT;
     assert_int_equal(t->ops->exec(t, cmd, in, in ? strlen(in) : 0, timeout_ms, r, &e), 0);
 }
@@ -98,8 +111,7 @@ static void exit_status_and_signal_are_reported(void **state)
 
 static void timeout_kills_the_whole_process_group(void **state)
 {
-    char tmpl[] = "/tmp/scripthut-transport-test.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
+    const char *tmpl = ((fixture *)*state)->env->root;
     /* The grandchild would write its marker after the timeout if it
      * survived the kill. */
     char *cmd = xasprintf("(sleep 2; touch %s/survived) & sleep 30", tmpl);
@@ -111,16 +123,14 @@ static void timeout_kills_the_whole_process_group(void **state)
     sleep(3);
     char *marker = xasprintf("%s/survived", tmpl);
     assert_int_not_equal(access(marker, F_OK), 0);
-    rmdir(tmpl);
     free(marker);
     free(cmd);
 }
 
 static void files_are_written_atomically_and_read_back(void **state)
 {
-    transport *t = *state;
-    char tmpl[] = "/tmp/scripthut-transport-test.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
+    transport *t = ((fixture *)*state)->t;
+    const char *tmpl = ((fixture *)*state)->env->root;
     char *path = xasprintf("%s/sub/dir/f.txt", tmpl);
     sh_err e = SH_ERR_INIT;
     assert_int_equal(t->ops->write_file(t, path, "hello world", 11, 0644, &e), 0);
@@ -133,11 +143,6 @@ static void files_are_written_atomically_and_read_back(void **state)
     char *missing = xasprintf("%s/nope", tmpl);
     assert_int_equal(t->ops->read_file(t, missing, 0, &data, &len, &e), -1);
     assert_int_equal(e.status, SH_ENOTFOUND);
-    char *rm = xasprintf("rm -rf %s", tmpl);
-    exec_result r;
-    run(state, rm, NULL, 10000, &r);
-    exec_result_free(&r);
-    free(rm);
     free(missing);
     free(path);
 }

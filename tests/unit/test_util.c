@@ -21,6 +21,8 @@
 #include "util/strmap.h"
 #include "util/timeutil.h"
 
+#include "fixture.h"
+
 /* ---- shell quoting --------------------------------------------------------- */
 
 /* What `sh` makes of `printf %s <word>`: the word after the shell's own
@@ -266,16 +268,19 @@ static void dirname_splits_at_the_last_slash(void **state)
     free(d);
 }
 
-static char *temp_dir(void)
+/* A directory inside the shared fixture's temp dir (fixture.h), removed by
+ * the test itself: fs_remove_tree is under test too. */
+static char *temp_dir(fx_env *env)
 {
-    char tmpl[] = "/tmp/scripthut-test-util-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return xstrdup(tmpl);
+    char *dir = fx_path(env, "dir");
+    assert_int_equal(fs_mkdir_p(dir, 0700), 0);
+    return dir;
 }
 
 static void atomic_write_replaces_content_and_leaves_no_temp_file(void **state)
 {
-    char *dir = temp_dir();
+    fx_env *env = fx_new("test-util");
+    char *dir = temp_dir(env);
     char *path = xasprintf("%s/run.json", dir);
     assert_int_equal(fs_write_atomic(path, "first", 5, 0600), 0);
     assert_int_equal(fs_write_atomic(path, "second\0bin", 10, 0600), 0);
@@ -301,6 +306,7 @@ static void atomic_write_replaces_content_and_leaves_no_temp_file(void **state)
     assert_false(fs_exists(dir));
     free(path);
     free(dir);
+    fx_free(env);
 }
 
 static void atomic_write_into_missing_directory_fails_with_errno(void **state)
@@ -312,7 +318,8 @@ static void atomic_write_into_missing_directory_fails_with_errno(void **state)
 
 static void mkdir_p_creates_nested_directories_and_accepts_existing(void **state)
 {
-    char *dir = temp_dir();
+    fx_env *env = fx_new("test-util");
+    char *dir = temp_dir(env);
     char *deep = xasprintf("%s/a/b/c/", dir);
     assert_int_equal(fs_mkdir_p(deep, 0700), 0);
     assert_int_equal(fs_mkdir_p(deep, 0700), 0);
@@ -325,6 +332,7 @@ static void mkdir_p_creates_nested_directories_and_accepts_existing(void **state
     free(file);
     free(deep);
     free(dir);
+    fx_free(env);
 }
 
 /* ---- time --------------------------------------------------------------------- */
