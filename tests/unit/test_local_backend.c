@@ -218,6 +218,11 @@ static pid_t job_pgid(fixture *fx, const char *tag)
     return (pid_t)pgid;
 }
 
+static bool file_exists(void *path)
+{
+    return access(path, F_OK) == 0;
+}
+
 static bool group_gone(pid_t pgid)
 {
     reap_children();
@@ -392,10 +397,15 @@ static void task_ignoring_sigterm_is_killed_after_the_grace_period(void **state)
 {
     fixture *fx = *state;
     spec_buf s;
-    /* An ignored signal stays ignored across exec, so sleep ignores it too. */
-    spec_init(fx, &s, "sh-r1-stubborn-1", "trap '' TERM\nsleep 30\n");
+    /* An ignored signal stays ignored across exec, so sleep ignores it too.
+     * The cancel waits for the marker: a TERM that came before the `trap`
+     * would end the shell with signal 15, which is not what is tested. */
+    char *marker = xasprintf("%s/trap-set", fx->root);
+    char *script = xasprintf("trap '' TERM\ntouch '%s'\nsleep 30\n", marker);
+    spec_init(fx, &s, "sh-r1-stubborn-1", script);
     job_ref ref = submit(fx, &s.spec);
     wait_for_phase(fx, ref, JOB_RUNNING);
+    assert_true(fx_wait_until(file_exists, marker, WAIT_DEADLINE_MS));
     pid_t pgid = job_pgid(fx, ref.tag);
     sh_err e = SH_ERR_INIT;
     assert_int_equal(fx->b->ops->cancel(fx->b, &ref, &e), 0);
@@ -404,6 +414,8 @@ static void task_ignoring_sigterm_is_killed_after_the_grace_period(void **state)
     assert_int_equal(st.term_signal, SIGKILL);
     assert_true(group_gone(pgid));
     spec_free(&s);
+    free(script);
+    free(marker);
 }
 
 static void submitting_a_tag_twice_runs_the_job_once(void **state)
