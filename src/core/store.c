@@ -3,12 +3,14 @@
 
 #include <errno.h>
 #include <linux/magic.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -16,6 +18,10 @@
 #include "util/timeutil.h"
 
 #define STMT_CACHE 48
+
+/* How long a statement waits for another connection's lock (the engine's
+ * tick, a submission) before failing with "database is locked". */
+#define BUSY_TIMEOUT_MS 10000
 
 /* A queued event: offsets into store.evq_text (NO_TEXT for NULL), so the
  * strings of thousands of events live in one buffer. */
@@ -37,6 +43,7 @@ struct store {
     size_t nevq, capevq;
     char *evq_text;
     size_t evq_len, evq_cap;
+    atomic_long busy_waits; /* store_busy_waits */
 };
 
 /* Schema history.  Each entry upgrades user_version i to i+1; never edit a
@@ -125,6 +132,40 @@ static bool is_network_fs(const char *dir)
     }
 }
 
+/* SQLite's busy timeout (the same schedule of sleeps as
+ * sqlite3_busy_timeout), counting each wait that begins
+ * (store_busy_waits) and saying so at debug level. */
+static int on_busy(void *arg, int count)
+{
+    static const int delays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+    enum {
+        NDELAY = sizeof delays / sizeof delays[0]
+    };
+    store *st = arg;
+    if (count == 0) {
+        atomic_fetch_add(&st->busy_waits, 1);
+        log_debug("store %s: waiting for another connection's lock", st->path);
+    }
+    int prior = 0;
+    for (int i = 0; i < count && i < NDELAY; i++)
+        prior += delays[i];
+    int delay = count < NDELAY ? delays[count] : delays[NDELAY - 1];
+    if (count > NDELAY)
+        prior += delays[NDELAY - 1] * (count - NDELAY);
+    if (prior + delay > BUSY_TIMEOUT_MS)
+        delay = BUSY_TIMEOUT_MS - prior;
+    if (delay <= 0)
+        return 0;
+    struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+long store_busy_waits(store *st)
+{
+    return atomic_load(&st->busy_waits);
+}
+
 int store_exec(store *st, const char *sql, sh_err *e)
 {
     char *msg = NULL;
@@ -196,7 +237,7 @@ int store_open(const char *data_dir, store **out, sh_err *e)
         store_close(st);
         return -1;
     }
-    sqlite3_busy_timeout(st->db, 10000);
+    sqlite3_busy_handler(st->db, on_busy, st);
     st->journal = "wal";
     if (is_network_fs(data_dir)) {
         static int warned;
@@ -599,9 +640,12 @@ int store_run_summary_json(store *st, const char *run_id, json_t **out, sh_err *
     if (!s)
         return -1;
     sqlite3_bind_text(s, 1, run_id, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(s) != SQLITE_ROW)
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_reset(s);
         return sh_err_set(e, SH_ENOTFOUND, "Run '%s' not found", run_id);
+    }
     *out = summary_from_row(st, s, e);
+    sqlite3_reset(s);
     return *out ? 0 : -1;
 }
 
@@ -773,6 +817,7 @@ int store_run_detail_json(store *st, const char *run_id, json_t **out, sh_err *e
             json_object_set_new(d, "log_dir", col_text_json(r, 10));
             json_object_set_new(d, "account", col_text_json(r, 11));
         }
+        sqlite3_reset(r);
     }
     json_object_set_new(d, "commit_hash", json_null());
     json_object_set_new(d, "git_repo", json_null());
@@ -818,6 +863,7 @@ int store_events_last_seq(store *st, long long *out, sh_err *e)
     if (!s)
         return -1;
     *out = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
     return 0;
 }
 
@@ -834,8 +880,10 @@ int store_run_info_get(store *st, const char *run_id, store_run_info *out, sh_er
     if (!s)
         return -1;
     sqlite3_bind_text(s, 1, run_id, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(s) != SQLITE_ROW)
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_reset(s);
         return sh_err_set(e, SH_ENOTFOUND, "Run '%s' not found", run_id);
+    }
     out->id = col_strdup(s, 0);
     out->workflow_name = col_strdup(s, 1);
     out->backend_name = col_strdup(s, 2);
@@ -847,6 +895,11 @@ int store_run_info_get(store *st, const char *run_id, store_run_info *out, sh_er
     if (!out->context)
         out->context = json_object();
     out->cancel_requested = sqlite3_column_int(s, 7) != 0;
+    /* Reset, not left on its row: a statement mid-result keeps a read
+     * transaction open, and the BEGIN IMMEDIATE of a cancel or a delete
+     * that follows on this connection then fails at once with "database
+     * is locked" while another connection writes, instead of waiting. */
+    sqlite3_reset(s);
     return 0;
 }
 
@@ -901,11 +954,14 @@ int store_task_log_paths(store *st, const char *run_id, const char *task_id, cha
         return -1;
     sqlite3_bind_text(s, 1, run_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, task_id, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(s) != SQLITE_ROW)
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_reset(s);
         return sh_err_set(e, SH_ENOTFOUND, "Task '%s' not found in run %s", task_id, run_id);
+    }
     *out_path = col_strdup(s, 0);
     *err_path = col_strdup(s, 1);
     *state = col_strdup(s, 2);
+    sqlite3_reset(s);
     if (!*out_path && !*err_path) {
         sh_err_set(e, SH_EINVAL, "Task has not been submitted yet (task '%s' is %s)", task_id,
                    *state);
@@ -1003,5 +1059,6 @@ int store_count_active_runs(store *st, long *n, sh_err *e)
     if (!s)
         return -1;
     *n = sqlite3_step(s) == SQLITE_ROW ? (long)sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
     return 0;
 }

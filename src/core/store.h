@@ -38,6 +38,11 @@ void store_rollback(store *st);
  * block WAL checkpoints): call this when an operation is done. */
 void store_release(store *st);
 
+/* How many times this connection has waited for another one's lock (each
+ * wait lasts at most 10 s before the statement fails with "database is
+ * locked").  Thread-safe. */
+long store_busy_waits(store *st);
+
 /* Runs one SQL statement with no result rows. */
 int store_exec(store *st, const char *sql, sh_err *e);
 /* The connection's page cache limit, in KiB. */
