@@ -136,10 +136,6 @@ int eng_erun_index(erun *r, sh_err *e)
 
 /* --- run status and flushing ----------------------------------------------------- */
 
-static const char SQL_UPDATE_RUN[] =
-    "UPDATE runs SET status=?2, finished_at=?3, context=coalesce(?4, context),"
-    " task_count=?5 WHERE id=?1";
-
 int eng_flush_run(engine *en, erun *r, sh_err *e)
 {
     /* The dirty list, not a scan: a 100k-task run is flushed after every
@@ -158,24 +154,10 @@ int eng_flush_run(engine *en, erun *r, sh_err *e)
     run_status before = r->status;
     r->status = run_status_derive(r->n, states, r->depp, r->ndep, r->cancel_requested);
     free(states);
-    sqlite3_stmt *s = store_stmt(en->st, SQL_UPDATE_RUN, e);
-    if (!s)
-        return -1;
-    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 2, run_status_name(r->status), -1, SQLITE_STATIC);
-    if (run_status_is_terminal(r->status))
-        sqlite3_bind_int64(s, 3, time_now_us());
-    else
-        sqlite3_bind_null(s, 3);
-    char *ctx = r->context_dirty ? json_dumps(r->context, JSON_COMPACT) : NULL;
-    if (ctx)
-        sqlite3_bind_text(s, 4, ctx, -1, free);
-    else
-        sqlite3_bind_null(s, 4);
-    sqlite3_bind_int64(s, 5, (sqlite3_int64)r->n);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        return sh_err_set(e, SH_EINTERNAL, "store: updating run %s: %s", r->id,
-                          sqlite3_errmsg(store_db(en->st)));
+    if (store_run_update(en->st, r->id, r->status,
+                         run_status_is_terminal(r->status) ? time_now_us() : 0, r->n,
+                         r->context_dirty ? r->context : NULL, e) < 0)
+        return sh_err_prefix(e, "run %s", r->id);
     r->context_dirty = false;
     if (before != r->status)
         store_queue_event(en->st, time_now_us(), r->id, NULL, run_status_name(before),

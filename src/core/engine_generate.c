@@ -33,28 +33,11 @@ static void merge_doc_env(erun *r, json_t *doc_env, json_t *doc_groups)
     r->context_dirty = true;
 }
 
-static const char SQL_INSERT_GENERATED[] =
-    "INSERT INTO tasks (run_id, idx, task_id, definition, state, generated_by)"
-    " VALUES (?1, ?2, ?3, ?4, 'pending', ?5)";
-
 static int insert_generated(engine *en, erun *r, size_t first, size_t gen, sh_err *e)
 {
-    sqlite3_stmt *s = store_stmt(en->st, SQL_INSERT_GENERATED, e);
-    if (!s)
-        return -1;
     for (size_t i = first; i < r->n; i++) {
-        json_t *def = task_def_to_json(&r->t[i].def);
-        char *text = json_dumps(def, JSON_COMPACT);
-        json_decref(def);
-        sqlite3_reset(s);
-        sqlite3_bind_text(s, 1, r->id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
-        sqlite3_bind_text(s, 3, r->t[i].def.id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(s, 4, text, -1, free);
-        sqlite3_bind_int64(s, 5, (sqlite3_int64)gen);
-        if (sqlite3_step(s) != SQLITE_DONE)
-            return sh_err_set(e, SH_EINTERNAL, "store: appending generated task %s: %s",
-                              r->t[i].def.id, sqlite3_errmsg(store_db(en->st)));
+        if (store_task_insert_generated(en->st, r->id, i, &r->t[i].def, gen, e) < 0)
+            return sh_err_prefix(e, "generated task %s", r->t[i].def.id);
         store_queue_event(en->st, time_now_us(), r->id, r->t[i].def.id, NULL, "pending",
                           "generated");
     }

@@ -7,7 +7,6 @@
 #ifndef SCRIPTHUT_CORE_ENGINE_INTERNAL_H
 #define SCRIPTHUT_CORE_ENGINE_INTERNAL_H
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -98,8 +97,6 @@ void eng_erun_free(erun *r);
 char *eng_task_path(const etask *t, const char *p);
 bool eng_blocks_dependents(task_state s);
 int eng_erun_index(erun *r, sh_err *e);
-void eng_bind_opt_text(sqlite3_stmt *s, int i, const char *v);
-void eng_bind_opt_time(sqlite3_stmt *s, int i, int64_t v);
 int eng_flush_task(engine *en, erun *r, size_t i, sh_err *e);
 int eng_save_attempt(engine *en, erun *r, size_t i, task_state attempt_state, sh_err *e);
 int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *detail, sh_err *e);

@@ -11,27 +11,6 @@
 
 /* --- loading runs ------------------------------------------------------------ */
 
-static const char SQL_ACTIVE_RUNS[] =
-    "SELECT id, cancel_requested FROM runs WHERE status IN ('pending', 'running')";
-static const char SQL_LOAD_RUN[] =
-    "SELECT workflow_name, backend_name, created_at, max_concurrent, log_dir, context,"
-    " cancel_requested FROM runs WHERE id = ?1";
-static const char SQL_LOAD_TASKS[] =
-    "SELECT idx, definition, state, attempt, job_id, tag, submitted_at, started_at,"
-    " finished_at, exit_code, error, retry_at, scheduler_state, out_path, err_path,"
-    " generated_by FROM tasks WHERE run_id = ?1 ORDER BY idx";
-
-static char *col_dup(sqlite3_stmt *s, int i)
-{
-    const unsigned char *v = sqlite3_column_text(s, i);
-    return v ? xstrdup((const char *)v) : NULL;
-}
-
-static int64_t col_time(sqlite3_stmt *s, int i)
-{
-    return sqlite3_column_type(s, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, i);
-}
-
 static ebackend *get_backend(engine *en, const char *name, json_t *config, sh_err *e)
 {
     for (size_t i = 0; i < en->nbes; i++)
@@ -70,75 +49,62 @@ static erun *find_run(engine *en, const char *id)
     return NULL;
 }
 
-static int load_tasks(engine *en, erun *r, sh_err *e)
+static char *dup_or_null(const char *v)
 {
-    sqlite3_stmt *s = store_stmt(en->st, SQL_LOAD_TASKS, e);
-    if (!s)
-        return -1;
-    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_TRANSIENT);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (r->n == r->cap) {
-            r->cap = r->cap ? r->cap * 2 : 16;
-            r->t = xrealloc(r->t, r->cap * sizeof *r->t);
-        }
-        etask *t = &r->t[r->n];
-        memset(t, 0, sizeof *t);
-        const char *def = (const char *)sqlite3_column_text(s, 1);
-        json_t *obj = def ? json_loads(def, 0, NULL) : NULL;
-        int ok = obj ? task_def_from_json(obj, "stored task", &t->def, e) : -1;
-        json_decref(obj);
-        if (ok < 0)
-            return sh_err_prefix(e, "run %s: task %d is unreadable", r->id,
-                                 sqlite3_column_int(s, 0));
-        r->n++;
-        task_state_parse((const char *)sqlite3_column_text(s, 2), &t->state);
-        t->attempt = sqlite3_column_int(s, 3);
-        t->job_id = col_dup(s, 4);
-        t->tag = col_dup(s, 5);
-        t->submitted_at = col_time(s, 6);
-        t->started_at = col_time(s, 7);
-        t->finished_at = col_time(s, 8);
-        t->has_exit = sqlite3_column_type(s, 9) != SQLITE_NULL;
-        t->exit_code = sqlite3_column_int(s, 9);
-        t->error = col_dup(s, 10);
-        t->retry_at = col_time(s, 11);
-        t->sched_state = col_dup(s, 12);
-        t->out_path = col_dup(s, 13);
-        t->err_path = col_dup(s, 14);
-        t->generated_by =
-            sqlite3_column_type(s, 15) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 15);
+    return v ? xstrdup(v) : NULL;
+}
+
+/* store_run_load_tasks' callback: appends one stored task to the run. */
+static int load_task(void *arg, size_t idx, const char *definition, const store_task_row *row,
+                     sh_err *e)
+{
+    erun *r = arg;
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->t = xrealloc(r->t, r->cap * sizeof *r->t);
     }
-    if (rc != SQLITE_DONE)
-        return sh_err_set(e, SH_EINTERNAL, "store: loading tasks of run %s: %s", r->id,
-                          sqlite3_errmsg(store_db(en->st)));
+    etask *t = &r->t[r->n];
+    memset(t, 0, sizeof *t);
+    json_t *obj = definition ? json_loads(definition, 0, NULL) : NULL;
+    int ok = obj ? task_def_from_json(obj, "stored task", &t->def, e) : -1;
+    json_decref(obj);
+    if (ok < 0)
+        return sh_err_prefix(e, "run %s: task %zu is unreadable", r->id, idx);
+    r->n++;
+    t->state = row->state;
+    t->attempt = row->attempt;
+    t->job_id = dup_or_null(row->job_id);
+    t->tag = dup_or_null(row->tag);
+    t->submitted_at = row->submitted_at;
+    t->started_at = row->started_at;
+    t->finished_at = row->finished_at;
+    t->has_exit = row->has_exit;
+    t->exit_code = row->exit_code;
+    t->error = dup_or_null(row->error);
+    t->retry_at = row->retry_at;
+    t->sched_state = dup_or_null(row->sched_state);
+    t->out_path = dup_or_null(row->out_path);
+    t->err_path = dup_or_null(row->err_path);
+    t->generated_by = row->generated_by;
     return 0;
 }
 
 static erun *load_run(engine *en, const char *id, sh_err *e)
 {
-    sqlite3_stmt *s = store_stmt(en->st, SQL_LOAD_RUN, e);
-    if (!s)
+    store_run_info info;
+    if (store_run_info_get(en->st, id, &info, e) < 0)
         return NULL;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sh_err_set(e, SH_ENOTFOUND, "Run '%s' not found", id);
-        return NULL;
-    }
     erun *r = xcalloc(1, sizeof *r);
-    r->id = xstrdup(id);
-    r->workflow = col_dup(s, 0);
-    r->backend_name = col_dup(s, 1);
-    r->created_at = sqlite3_column_int64(s, 2);
-    r->max_concurrent = sqlite3_column_type(s, 3) == SQLITE_NULL ? 0 : sqlite3_column_int(s, 3);
-    r->log_dir = col_dup(s, 4);
-    const char *ctx = (const char *)sqlite3_column_text(s, 5);
-    r->context = ctx ? json_loads(ctx, 0, NULL) : NULL;
-    if (!r->context)
-        r->context = json_object();
-    r->cancel_requested = sqlite3_column_int(s, 6) != 0;
-    sqlite3_reset(s);
-    if (load_tasks(en, r, e) < 0 || eng_erun_index(r, e) < 0) {
+    r->id = info.id;
+    r->workflow = info.workflow_name;
+    r->backend_name = info.backend_name;
+    r->created_at = info.created_at;
+    r->max_concurrent = info.max_concurrent;
+    r->log_dir = info.log_dir;
+    r->context = info.context;
+    r->cancel_requested = info.cancel_requested;
+    free(info.status);
+    if (store_run_load_tasks(en->st, r->id, load_task, r, e) < 0 || eng_erun_index(r, e) < 0) {
         eng_erun_free(r);
         return NULL;
     }
@@ -202,47 +168,32 @@ int eng_reconcile_submitting(engine *en, erun *r, sh_err *e)
     return 0;
 }
 
-static const char SQL_FAIL_RUN_TASKS[] =
-    "UPDATE tasks SET state='failed', error=?2, finished_at=?3 WHERE run_id=?1"
-    " AND state NOT IN ('completed', 'failed', 'dep_failed', 'cancelled')";
-static const char SQL_FAIL_RUN[] = "UPDATE runs SET status='failed', finished_at=?2 WHERE id=?1";
+typedef struct sync_walk {
+    engine *en;
+    json_t *fresh; /* ids of active runs not loaded yet */
+} sync_walk;
 
-static int fail_unloadable_run(engine *en, const char *id, const char *why, sh_err *e)
+/* store_runs_active's callback: a loaded run takes its cancel flag, an
+ * unknown one is loaded after the walk. */
+static int sync_run(void *arg, const char *id, bool cancel_requested)
 {
-    int64_t now = time_now_us();
-    sqlite3_stmt *s = store_stmt(en->st, SQL_FAIL_RUN_TASKS, e);
-    if (!s)
-        return -1;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 2, why, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 3, now);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        return sh_err_set(e, SH_EINTERNAL, "store: %s", sqlite3_errmsg(store_db(en->st)));
-    s = store_stmt(en->st, SQL_FAIL_RUN, e);
-    if (!s)
-        return -1;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 2, now);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        return sh_err_set(e, SH_EINTERNAL, "store: %s", sqlite3_errmsg(store_db(en->st)));
-    return store_add_event(en->st, now, id, NULL, "pending", "failed", why, e);
+    sync_walk *w = arg;
+    erun *r = find_run(w->en, id);
+    if (r)
+        r->cancel_requested |= cancel_requested;
+    else
+        json_array_append_new(w->fresh, json_string(id));
+    return 0;
 }
 
 int eng_sync_runs(engine *en, sh_err *e)
 {
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(store_db(en->st), SQL_ACTIVE_RUNS, -1, &s, NULL) != SQLITE_OK)
-        return sh_err_set(e, SH_EINTERNAL, "store: %s", sqlite3_errmsg(store_db(en->st)));
-    json_t *fresh = json_array();
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(s, 0);
-        erun *r = find_run(en, id);
-        if (r)
-            r->cancel_requested |= sqlite3_column_int(s, 1) != 0;
-        else
-            json_array_append_new(fresh, json_string(id));
+    sync_walk w = {en, json_array()};
+    json_t *fresh = w.fresh;
+    if (store_runs_active(en->st, sync_run, &w, e) < 0) {
+        json_decref(fresh);
+        return -1;
     }
-    sqlite3_finalize(s);
     size_t k;
     json_t *v;
     json_array_foreach(fresh, k, v)
@@ -253,7 +204,7 @@ int eng_sync_runs(engine *en, sh_err *e)
             /* A run we cannot load must not stop the others: fail it, with
              * the reason on every unfinished task. */
             log_error("%s", le.msg);
-            if (fail_unloadable_run(en, json_string_value(v), le.msg, e) < 0) {
+            if (store_run_fail(en->st, json_string_value(v), le.msg, e) < 0) {
                 json_decref(fresh);
                 return -1;
             }

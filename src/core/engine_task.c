@@ -7,60 +7,34 @@
 
 /* --- persistence of one task ----------------------------------------------- */
 
-static const char SQL_UPDATE_TASK[] =
-    "UPDATE tasks SET state=?3, attempt=?4, job_id=?5, tag=?6, submitted_at=?7,"
-    " started_at=?8, finished_at=?9, exit_code=?10, error=?11, retry_at=?12,"
-    " scheduler_state=?13, out_path=?14, err_path=?15 WHERE run_id=?1 AND idx=?2";
-static const char SQL_INSERT_ATTEMPT[] =
-    "INSERT OR REPLACE INTO attempts (run_id, idx, attempt, tag, job_id, state,"
-    " submitted_at, started_at, finished_at, exit_code, error, out_path, err_path)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
-
-/* SQLITE_STATIC: the strings are the task's own and outlive the step that
- * uses them (the statement is reset and rebound before the next use). */
-void eng_bind_opt_text(sqlite3_stmt *s, int i, const char *v)
+/* The task's row as the store keeps it, with `state` as given. */
+static store_task_row task_row(const etask *t, task_state state)
 {
-    if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, i);
-}
-
-void eng_bind_opt_time(sqlite3_stmt *s, int i, int64_t v)
-{
-    if (v)
-        sqlite3_bind_int64(s, i, v);
-    else
-        sqlite3_bind_null(s, i);
+    return (store_task_row){
+        .state = state,
+        .attempt = t->attempt,
+        .job_id = t->job_id,
+        .tag = t->tag,
+        .error = t->error,
+        .sched_state = t->sched_state,
+        .out_path = t->out_path,
+        .err_path = t->err_path,
+        .submitted_at = t->submitted_at,
+        .started_at = t->started_at,
+        .finished_at = t->finished_at,
+        .retry_at = t->retry_at,
+        .has_exit = t->has_exit,
+        .exit_code = t->exit_code,
+        .generated_by = t->generated_by,
+    };
 }
 
 int eng_flush_task(engine *en, erun *r, size_t i, sh_err *e)
 {
     etask *t = &r->t[i];
-    sqlite3_stmt *s = store_stmt(en->st, SQL_UPDATE_TASK, e);
-    if (!s)
-        return -1;
-    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
-    sqlite3_bind_text(s, 3, task_state_name(t->state), -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 4, t->attempt);
-    eng_bind_opt_text(s, 5, t->job_id);
-    eng_bind_opt_text(s, 6, t->tag);
-    eng_bind_opt_time(s, 7, t->submitted_at);
-    eng_bind_opt_time(s, 8, t->started_at);
-    eng_bind_opt_time(s, 9, t->finished_at);
-    if (t->has_exit)
-        sqlite3_bind_int(s, 10, t->exit_code);
-    else
-        sqlite3_bind_null(s, 10);
-    eng_bind_opt_text(s, 11, t->error);
-    eng_bind_opt_time(s, 12, t->retry_at);
-    eng_bind_opt_text(s, 13, t->sched_state);
-    eng_bind_opt_text(s, 14, t->out_path);
-    eng_bind_opt_text(s, 15, t->err_path);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        return sh_err_set(e, SH_EINTERNAL, "store: updating task %s of run %s: %s", t->def.id,
-                          r->id, sqlite3_errmsg(store_db(en->st)));
+    store_task_row row = task_row(t, t->state);
+    if (store_task_update(en->st, r->id, i, &row, e) < 0)
+        return sh_err_prefix(e, "task %s of run %s", t->def.id, r->id);
     t->dirty = false;
     return 0;
 }
@@ -72,28 +46,9 @@ int eng_save_attempt(engine *en, erun *r, size_t i, task_state attempt_state, sh
     etask *t = &r->t[i];
     if (!t->tag || t->attempt <= 0)
         return 0;
-    sqlite3_stmt *s = store_stmt(en->st, SQL_INSERT_ATTEMPT, e);
-    if (!s)
-        return -1;
-    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
-    sqlite3_bind_int(s, 3, t->attempt);
-    sqlite3_bind_text(s, 4, t->tag, -1, SQLITE_TRANSIENT);
-    eng_bind_opt_text(s, 5, t->job_id);
-    sqlite3_bind_text(s, 6, task_state_name(attempt_state), -1, SQLITE_STATIC);
-    eng_bind_opt_time(s, 7, t->submitted_at);
-    eng_bind_opt_time(s, 8, t->started_at);
-    eng_bind_opt_time(s, 9, t->finished_at);
-    if (t->has_exit)
-        sqlite3_bind_int(s, 10, t->exit_code);
-    else
-        sqlite3_bind_null(s, 10);
-    eng_bind_opt_text(s, 11, t->error);
-    eng_bind_opt_text(s, 12, t->out_path);
-    eng_bind_opt_text(s, 13, t->err_path);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        return sh_err_set(e, SH_EINTERNAL, "store: recording attempt %d of task %s: %s", t->attempt,
-                          t->def.id, sqlite3_errmsg(store_db(en->st)));
+    store_task_row row = task_row(t, attempt_state);
+    if (store_attempt_save(en->st, r->id, i, &row, e) < 0)
+        return sh_err_prefix(e, "attempt %d of task %s", t->attempt, t->def.id);
     return 0;
 }
 
