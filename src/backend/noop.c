@@ -2,14 +2,111 @@
  *
  * For benchmarks of the engine and the store (bench/), and for dry
  * experiments with a workflow's shape: `backend "fake" { type = "noop" }`.
- * Every job finishes successfully on the first poll after its submission. */
+ * Every job finishes successfully on the first poll after its submission,
+ * unless a test set a fault (noop.h). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/noop.h"
 #include "util/sbuf.h"
 #include "util/timeutil.h"
+
+/* --- test-only faults (noop.h) --------------------------------------------- */
+
+#define MAX_JOB_FAULTS 64
+
+static struct {
+    struct {
+        char task_id[128];
+        int attempt; /* 0: any */
+        noop_outcome outcome;
+        int exit_code;
+    } jobs[MAX_JOB_FAULTS];
+    int njobs;
+    int submits_left, polls_left;
+    long submit_calls, poll_calls;
+} g_faults;
+
+void noop_fault_job(const char *task_id, int attempt, noop_outcome outcome, int exit_code)
+{
+    int i = 0;
+    while (i < g_faults.njobs &&
+           (strcmp(g_faults.jobs[i].task_id, task_id) || g_faults.jobs[i].attempt != attempt))
+        i++;
+    if (i == MAX_JOB_FAULTS)
+        abort(); /* a test's mistake: more faults than any test needs */
+    if (i == g_faults.njobs)
+        g_faults.njobs++;
+    snprintf(g_faults.jobs[i].task_id, sizeof g_faults.jobs[i].task_id, "%s", task_id);
+    g_faults.jobs[i].attempt = attempt;
+    g_faults.jobs[i].outcome = outcome;
+    g_faults.jobs[i].exit_code = exit_code;
+}
+
+void noop_fault_submits(int calls)
+{
+    g_faults.submits_left = calls;
+}
+
+void noop_fault_polls(int calls)
+{
+    g_faults.polls_left = calls;
+}
+
+long noop_submit_calls(void)
+{
+    return g_faults.submit_calls;
+}
+
+long noop_poll_calls(void)
+{
+    return g_faults.poll_calls;
+}
+
+void noop_fault_reset(void)
+{
+    memset(&g_faults, 0, sizeof g_faults);
+}
+
+/* The task id (not terminated: *len bytes) and attempt in a job's tag,
+ * sh-<run>-<task>-<attempt> (run ids have no '-'); NULL if it is not one. */
+static const char *tag_task(const char *tag, size_t *len, int *attempt)
+{
+    const char *task = tag && !strncmp(tag, "sh-", 3) ? strchr(tag + 3, '-') : NULL;
+    const char *last = task ? strrchr(tag, '-') : NULL;
+    if (!task || last <= task)
+        return NULL;
+    *len = (size_t)(last - task - 1);
+    *attempt = atoi(last + 1);
+    return task + 1;
+}
+
+/* The fault for a job's tag: the task's fault for that attempt, else the
+ * one for every attempt; false when none. */
+static bool job_fault(const char *tag, noop_outcome *outcome, int *exit_code)
+{
+    size_t len;
+    int attempt, best = -1;
+    const char *task = g_faults.njobs ? tag_task(tag, &len, &attempt) : NULL;
+    for (int i = 0; task && i < g_faults.njobs; i++) {
+        if (strlen(g_faults.jobs[i].task_id) != len || strncmp(g_faults.jobs[i].task_id, task, len))
+            continue;
+        if (g_faults.jobs[i].attempt == attempt)
+            best = i;
+        else if (g_faults.jobs[i].attempt == 0 && best < 0)
+            best = i;
+    }
+    if (best < 0)
+        return false;
+    *outcome = g_faults.jobs[best].outcome;
+    *exit_code = g_faults.jobs[best].exit_code;
+    return true;
+}
+
+/* --- the backend ------------------------------------------------------------- */
 
 typedef struct noop_state {
     unsigned long long next_id;
@@ -20,8 +117,13 @@ static int noop_submit(backend *b, size_t n, const job_spec *jobs, char **job_id
 {
     noop_state *st = b->impl;
     (void)jobs;
-    if (st->unavailable_left > 0) {
+    g_faults.submit_calls++;
+    bool unreachable = g_faults.submits_left > 0 || st->unavailable_left > 0;
+    if (g_faults.submits_left > 0)
+        g_faults.submits_left--;
+    else if (st->unavailable_left > 0)
         st->unavailable_left--;
+    if (unreachable) {
         for (size_t i = 0; i < n; i++)
             sh_err_set(&errs[i], SH_EUNAVAIL, "backend %s: unreachable (injected fault)", b->name);
         return -1;
@@ -33,15 +135,37 @@ static int noop_submit(backend *b, size_t n, const job_spec *jobs, char **job_id
 
 static int noop_poll(backend *b, size_t n, const job_ref *refs, job_status *out, sh_err *e)
 {
-    (void)b;
-    (void)refs;
-    (void)e;
+    g_faults.poll_calls++;
+    if (g_faults.polls_left > 0) {
+        g_faults.polls_left--;
+        return sh_err_set(e, SH_EUNAVAIL, "backend %s: status query failed (injected fault)",
+                          b->name);
+    }
     int64_t now = time_now_us();
     for (size_t i = 0; i < n; i++) {
         memset(&out[i], 0, sizeof out[i]);
+        noop_outcome outcome = NOOP_SUCCEED;
+        int code = 0;
+        job_fault(refs[i].tag, &outcome, &code);
+        switch (outcome) {
+        case NOOP_RUN:
+            out[i].phase = JOB_RUNNING;
+            out[i].started_us = now;
+            continue;
+        case NOOP_LOST:
+            out[i].phase = JOB_LOST;
+            out[i].exit_code = -1;
+            snprintf(out[i].reason, sizeof out[i].reason, "job lost (injected fault)");
+            continue;
+        case NOOP_SUCCEED:
+        case NOOP_EXIT: break;
+        }
         out[i].phase = JOB_FINISHED;
-        out[i].success = true;
-        out[i].exit_code = 0;
+        out[i].success = code == 0;
+        out[i].retryable = code != 0;
+        out[i].exit_code = code;
+        if (code)
+            snprintf(out[i].reason, sizeof out[i].reason, "exit code %d", code);
         out[i].started_us = now;
         out[i].finished_us = now;
     }
