@@ -346,8 +346,27 @@ assert(m.n == 42 and m.has_execute == false)
     os.remove(dir .. "/mystacks.lua")
   end)
 
-  it("prints to stderr", function()
-    load_text('print("config says hi")')
+  it("prints to stderr, never to stdout", function()
+    -- Capture what reaches io.stderr and the real print (stdout) while the
+    -- config loads; restore both whatever happens.
+    local err, out = {}, {}
+    local real_stderr, real_print = io.stderr, print
+    io.stderr = {
+      write = function(self, ...)
+        for i = 1, select("#", ...) do
+          err[#err + 1] = tostring((select(i, ...)))
+        end
+        return self
+      end,
+    }
+    print = function(...)
+      out[#out + 1] = table.concat({ ... }, "\t")
+    end
+    local ok, loaded = pcall(load_text, 'print("config says hi", 42, nil)')
+    io.stderr, print = real_stderr, real_print
+    assert(ok, loaded)
+    assert.are.equal("config says hi\t42\tnil\n", table.concat(err))
+    assert.are.same({}, out)
   end)
 end)
 
