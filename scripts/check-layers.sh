@@ -20,11 +20,6 @@ doc="$root/docs/architecture.md"
 # longer matches an include is an error: delete it when its step lands.
 # Format: "FILE HEADER".
 allowed_for_now=(
-    # cmd_status.c and cmd_daemon.c reach the service for the engine status,
-    # daemon start/stop and the config files: removed when they become client
-    # operations (client/client_ops.h).
-    "src/cli/cmd_status.c core/service.h"
-    "src/cli/cmd_daemon.c core/service.h"
     # `scripthut lua` makes its host in cli/: removed when script/ takes the
     # host's creation (script.h).
     "src/cli/cmd_lua.c lua/host.h"

@@ -176,7 +176,7 @@ static void print_status(json_t *be)
 static int fetch(cli_ctx *c, json_t **out)
 {
     sh_err e = SH_ERR_INIT;
-    if (client_backend_list(c->client, out, &e) != 0)
+    if (c->client->ops->backend_list(c->client, out, &e) != 0)
         return cli_fail(&e);
     return 0;
 }

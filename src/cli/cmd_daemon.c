@@ -1,30 +1,15 @@
 /* cmd_daemon.c - `scripthut daemon status|start|stop`, and the hidden
- * `daemon run` that the detached engine executes (DESIGN §5): one engine per
- * data dir, started on demand, exiting when nothing is active. */
+ * `daemon run` that the detached engine executes (docs/cli.md, "Who runs the
+ * work"): one engine per data dir, started on demand, exiting when nothing is
+ * active.  The daemon operations are local mode's: server mode refuses them. */
 #include <string.h>
 
 #include "cli/cli_internal.h"
 #include "client/client.h"
 #include "cli/output.h"
-#include "core/service.h"
 
 /* How long `daemon stop` waits for the engine to exit. */
 #define DAEMON_STOP_WAIT_MS 10000
-
-/* The local service behind c->client (daemon commands are about this
- * machine's engine).  0, or the exit code after printing the error. */
-static int local_service(cli_ctx *c, svc **out)
-{
-    int rc = cli_connect(c);
-    if (rc != 0)
-        return rc;
-    *out = client_local_service(c->client);
-    if (!*out) {
-        cli_error("daemon commands manage this machine's engine; use --server local");
-        return EXIT_ERROR;
-    }
-    return 0;
-}
 
 static void print_daemon_status(json_t *st)
 {
@@ -43,11 +28,11 @@ static void print_daemon_status(json_t *st)
 }
 
 /* Prints the engine's status (JSON or a line). */
-static int report_status(cli_ctx *c, svc *s)
+static int report_status(cli_ctx *c)
 {
     json_t *st = NULL;
     sh_err e = SH_ERR_INIT;
-    if (svc_daemon_status(s, &st, &e) != 0)
+    if (c->client->ops->daemon_status(c->client, &st, &e) != 0)
         return cli_fail(&e);
     if (c->json)
         out_json(st, false);
@@ -59,35 +44,32 @@ static int report_status(cli_ctx *c, svc *s)
 
 int cmd_daemon_status(cli_ctx *c, int argc, char **argv)
 {
-    svc *s = NULL;
     int rc = cli_parse_no_flags(c, argc, argv, 0, 0, "");
-    if (rc != CLI_CONTINUE || (rc = local_service(c, &s)) != 0)
+    if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
-    return report_status(c, s);
+    return report_status(c);
 }
 
 int cmd_daemon_start(cli_ctx *c, int argc, char **argv)
 {
-    svc *s = NULL;
     int rc = cli_parse_no_flags(c, argc, argv, 0, 0, "");
-    if (rc != CLI_CONTINUE || (rc = local_service(c, &s)) != 0)
+    if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     sh_err e = SH_ERR_INIT;
-    if (svc_engine_ensure(s, &e) != 0)
+    if (c->client->ops->daemon_start(c->client, &e) != 0)
         return cli_fail(&e);
-    return report_status(c, s);
+    return report_status(c);
 }
 
 int cmd_daemon_stop(cli_ctx *c, int argc, char **argv)
 {
-    svc *s = NULL;
     int rc = cli_parse_no_flags(c, argc, argv, 0, 0, "");
-    if (rc != CLI_CONTINUE || (rc = local_service(c, &s)) != 0)
+    if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     sh_err e = SH_ERR_INIT;
-    if (svc_daemon_stop(s, DAEMON_STOP_WAIT_MS, &e) != 0)
+    if (c->client->ops->daemon_stop(c->client, DAEMON_STOP_WAIT_MS, &e) != 0)
         return cli_fail(&e);
-    return report_status(c, s);
+    return report_status(c);
 }
 
 /* The detached engine: `daemon run [--data-dir D --poll-interval S
@@ -130,14 +112,9 @@ int cmd_daemon_run(cli_ctx *c, int argc, char **argv)
     }
     if ((rc = cli_positionals(c, argc, argv, 0, 0, "")) != 0)
         return rc;
-    svc *s = NULL;
     sh_err e = SH_ERR_INIT;
-    int opened = data_dir
-                     ? svc_open_engine_only(data_dir, poll_interval, (int)retention_days, &s, &e)
-                     : svc_open(c->opts.config_path, &s, &e);
-    if (opened != 0)
+    if (client_run_engine(c->opts.config_path, data_dir, poll_interval, (int)retention_days, &e) !=
+        0)
         return cli_fail(&e);
-    rc = svc_daemon_run(s, &e) == 0 ? EXIT_OK : cli_fail(&e);
-    svc_close(s);
-    return rc;
+    return EXIT_OK;
 }

@@ -50,7 +50,7 @@ static int print_log_once(cli_ctx *c, const char *run, const char *task, bool er
 {
     char *content = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_task_log(c->client, run, task, error_log, tail, &content, &e) != 0)
+    if (c->client->ops->task_log(c->client, run, task, error_log, tail, &content, &e) != 0)
         return cli_fail(&e);
     if (c->json) {
         json_t *out = json_pack("{s:s,s:s,s:s,s:s?}", "run_id", run, "task_id", task, "type",
@@ -95,7 +95,7 @@ static void follow_print(log_follow *f, const char *content, long tail)
 static int task_has_ended(cli_ctx *c, const char *run, const char *task, sh_err *e)
 {
     json_t *detail = NULL;
-    if (client_run_detail(c->client, run, &detail, e) != 0)
+    if (c->client->ops->run_detail(c->client, run, &detail, e) != 0)
         return -1;
     int ended = 1;
     size_t i;
@@ -126,7 +126,7 @@ static int follow_log(cli_ctx *c, const char *run, const char *task, bool error_
     sh_err e = SH_ERR_INIT;
     int rc = EXIT_OK;
     cli_signals_install();
-    client_engine_acquire(c->client);
+    c->client->ops->engine_acquire(c->client);
     while (!cli_interrupted()) {
         int ended = task_has_ended(c, run, task, &e);
         if (ended < 0) {
@@ -134,7 +134,7 @@ static int follow_log(cli_ctx *c, const char *run, const char *task, bool error_
             break;
         }
         char *content = NULL;
-        if (client_task_log(c->client, run, task, error_log, 0, &content, &e) == 0) {
+        if (c->client->ops->task_log(c->client, run, task, error_log, 0, &content, &e) == 0) {
             follow_print(&f, content, tail);
             free(content);
         } else if (!not_submitted_yet(&e)) {
@@ -143,12 +143,12 @@ static int follow_log(cli_ctx *c, const char *run, const char *task, bool error_
         }
         if (ended)
             break;
-        if (client_engine_wait(c->client, interval_ms, &e) != 0 && !cli_interrupted()) {
+        if (c->client->ops->engine_wait(c->client, interval_ms, &e) != 0 && !cli_interrupted()) {
             rc = cli_fail(&e);
             break;
         }
     }
-    client_engine_release(c->client);
+    c->client->ops->engine_release(c->client);
     fflush(stdout);
     return cli_interrupted() ? cli_interrupt_exit_code() : rc;
 }

@@ -79,7 +79,7 @@ int cmd_run_list(cli_ctx *c, int argc, char **argv)
         return rc;
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_run_list(c->client, limit > 0 ? (int)limit : 0, workflow, &out, &e) != 0)
+    if (c->client->ops->run_list(c->client, limit > 0 ? (int)limit : 0, workflow, &out, &e) != 0)
         return cli_fail(&e);
     if (c->json)
         out_json(out, false);
@@ -96,7 +96,7 @@ int cmd_run_view(cli_ctx *c, int argc, char **argv)
         return rc;
     json_t *detail = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_run_detail(c->client, argv[optind], &detail, &e) != 0)
+    if (c->client->ops->run_detail(c->client, argv[optind], &detail, &e) != 0)
         return cli_fail(&e);
     return print_result(c, detail, out_run_view);
 }
@@ -142,7 +142,7 @@ int cmd_run_cancel(cli_ctx *c, int argc, char **argv)
     const char *id = argv[optind];
     json_t *summary = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_run_cancel(c->client, id, &summary, &e) != 0)
+    if (c->client->ops->run_cancel(c->client, id, &summary, &e) != 0)
         return cli_fail(&e);
     if (c->json) {
         out_json(summary, false);
@@ -188,10 +188,10 @@ int cmd_run_rerun(cli_ctx *c, int argc, char **argv)
     if ((rc = cli_positionals(c, argc, argv, 1, 1, "RUN_ID")) != 0 || (rc = cli_connect(c)) != 0)
         return rc;
     if (watch) /* become the engine before the run exists, so we drive it */
-        client_engine_acquire(c->client);
+        c->client->ops->engine_acquire(c->client);
     json_t *summary = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_run_rerun(c->client, argv[optind], failed_only, &summary, &e) != 0)
+    if (c->client->ops->run_rerun(c->client, argv[optind], failed_only, &summary, &e) != 0)
         return cli_fail(&e);
     rc = cli_after_submit(c, summary, NULL, watch, (int)(interval * 1000));
     json_decref(summary);
@@ -205,7 +205,7 @@ int cmd_run_delete(cli_ctx *c, int argc, char **argv)
         return rc;
     const char *id = argv[optind];
     sh_err e = SH_ERR_INIT;
-    if (client_run_delete(c->client, id, &e) != 0)
+    if (c->client->ops->run_delete(c->client, id, &e) != 0)
         return cli_fail(&e);
     if (c->json) {
         json_t *out = json_pack("{s:s,s:b}", "id", id, "deleted", 1);

@@ -220,7 +220,7 @@ int cmd_stack_list(cli_ctx *c, int argc, char **argv)
         return cli_usage_error(c, "stack list takes no NAME");
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_stack_list(c->client, &out, &e) != 0)
+    if (c->client->ops->stack_list(c->client, &out, &e) != 0)
         return stack_fail(&e);
     json_t *stacks = json_object_get(out, "stacks");
     if (c->json)
@@ -248,7 +248,7 @@ int cmd_stack_check(cli_ctx *c, int argc, char **argv)
         return rc;
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_stack_check(c->client, o.name, o.backend, &out, &e) != 0)
+    if (c->client->ops->stack_check(c->client, o.name, o.backend, &out, &e) != 0)
         return stack_fail(&e);
     json_t *rows = json_object_get(out, "checks");
     rc = EXIT_OK;
@@ -276,7 +276,7 @@ static char *install_task_id(cli_ctx *c, const char *run_id)
 {
     json_t *detail = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_run_detail(c->client, run_id, &detail, &e) != 0)
+    if (c->client->ops->run_detail(c->client, run_id, &detail, &e) != 0)
         return NULL;
     json_t *task = json_object_get(json_array_get(json_object_get(detail, "items"), 0), "task");
     char *id = out_str(task, "id") ? xstrdup(out_str(task, "id")) : NULL;
@@ -314,10 +314,10 @@ int cmd_stack_install(cli_ctx *c, int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     if (o.watch) /* become the engine first, so this process drives the install */
-        client_engine_acquire(c->client);
+        c->client->ops->engine_acquire(c->client);
     json_t *summary = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_stack_install(c->client, o.name, o.backend, o.rebuild, &summary, &e) != 0)
+    if (c->client->ops->stack_install(c->client, o.name, o.backend, o.rebuild, &summary, &e) != 0)
         return stack_fail(&e);
     if (o.watch || c->json) {
         rc = cli_after_submit(c, summary, NULL, o.watch, (int)(o.interval * 1000));
@@ -353,7 +353,7 @@ int cmd_stack_delete(cli_ctx *c, int argc, char **argv)
         return rc;
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_stack_delete(c->client, o.name, o.backend, &out, &e) != 0)
+    if (c->client->ops->stack_delete(c->client, o.name, o.backend, &out, &e) != 0)
         return stack_fail(&e);
     json_t *rows = json_object_get(out, "deleted");
     rc = rows_exit_code(rows);
@@ -399,7 +399,7 @@ int cmd_stack_gc(cli_ctx *c, int argc, char **argv)
         return rc;
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_stack_gc(c->client, o.name, o.dry_run, &out, &e) != 0)
+    if (c->client->ops->stack_gc(c->client, o.name, o.dry_run, &out, &e) != 0)
         return stack_fail(&e);
     json_t *rows = json_object_get(out, "gc");
     rc = rows_exit_code(rows);

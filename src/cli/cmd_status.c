@@ -8,43 +8,17 @@
 #include "cli/cli_internal.h"
 #include "client/client.h"
 #include "cli/output.h"
-#include "core/service.h"
 
 #ifndef SCRIPTHUT_VERSION
 #define SCRIPTHUT_VERSION "dev"
 #endif
-
-/* [{"name","type","defined_at","connected","active_jobs","last_error"}]: the
- * config merged with what the engine last saw (svc_backend_list). */
-static json_t *local_backends(svc *s)
-{
-    json_t *list = json_array(), *all = NULL;
-    sh_err e = SH_ERR_INIT;
-    if (svc_backend_list(s, &all, &e) != 0)
-        return list;
-    size_t i;
-    json_t *be;
-    json_array_foreach(json_object_get(all, "backends"), i, be)
-    {
-        json_t *tr = json_object_get(be, "transport");
-        json_array_append_new(
-            list, json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "name", json_object_get(be, "name"),
-                            "type", json_object_get(be, "type"), "defined_at",
-                            json_object_get(be, "defined_at"), "connected",
-                            json_object_get(be, "connected"), "active_jobs",
-                            json_object_get(be, "active_jobs"), "last_error",
-                            json_is_object(tr) ? json_object_get(tr, "last_error") : NULL));
-    }
-    json_decref(all);
-    return list;
-}
 
 /* {"total": n, "by_status": {...}} over all runs. */
 static json_t *run_counts(cli_client *cl, json_t *report)
 {
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_run_list(cl, 0, NULL, &out, &e) != 0) {
+    if (cl->ops->run_list(cl, 0, NULL, &out, &e) != 0) {
         json_object_set_new(report, "runs_error", json_string(e.msg));
         return json_null();
     }
@@ -63,24 +37,6 @@ static json_t *run_counts(cli_client *cl, json_t *report)
     return counts;
 }
 
-/* Server mode: what the server says about itself (GET /api/v1/health). */
-static json_t *server_report(cli_ctx *c, json_t *r)
-{
-    json_t *health = NULL;
-    sh_err e = SH_ERR_INIT;
-    if (client_health(c->client, &health, &e) != 0) {
-        json_object_set_new(r, "config_error", json_string(e.msg));
-        return r;
-    }
-    json_object_set(r, "config_error", json_object_get(health, "config_error"));
-    json_object_set(r, "data_dir", json_object_get(health, "data_dir"));
-    json_object_set(r, "engine", json_object_get(health, "engine"));
-    json_object_set(r, "backends", json_object_get(health, "backends"));
-    json_decref(health);
-    json_object_set_new(r, "runs", run_counts(c->client, r));
-    return r;
-}
-
 static json_t *build_report(cli_ctx *c)
 {
     json_t *r = json_pack("{s:s,s:n,s:n,s:n,s:n,s:n,s:n,s:[],s:n}", "version", SCRIPTHUT_VERSION,
@@ -91,17 +47,21 @@ static json_t *build_report(cli_ctx *c)
         json_object_set_new(r, "config_error", json_string(e.msg));
         return r;
     }
-    svc *s = client_local_service(c->client);
     json_object_set_new(r, "server", json_string(client_server(c->client)));
     json_object_set_new(r, "server_source", json_string(client_server_source(c->client)));
-    if (!s)
-        return server_report(c, r);
-    json_object_set(r, "config_files", json_object_get(svc_config(s), "files"));
-    json_object_set_new(r, "data_dir", json_string(svc_data_dir(s)));
-    json_t *engine = NULL;
-    if (svc_daemon_status(s, &engine, &e) == 0)
-        json_object_set_new(r, "engine", engine);
-    json_object_set_new(r, "backends", local_backends(s));
+    /* local mode: this machine; server mode: the server's health */
+    json_t *info = NULL;
+    if (c->client->ops->status(c->client, &info, &e) != 0) {
+        json_object_set_new(r, "config_error", json_string(e.msg));
+        return r;
+    }
+    const char *keys[] = {"config_files", "config_error", "data_dir", "engine", "backends"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        json_t *v = json_object_get(info, keys[i]);
+        if (v)
+            json_object_set(r, keys[i], v);
+    }
+    json_decref(info);
     json_object_set_new(r, "runs", run_counts(c->client, r));
     return r;
 }

@@ -425,11 +425,11 @@ static int submit(cli_ctx *c, const task_opts *o, json_t *task)
     char *run_name =
         o->run_name ? xstrdup(o->run_name) : xasprintf("_adhoc/%s", id ? id : TASK_DEFAULT_ID);
     if (o->watch) /* become the engine first, so this process drives the run */
-        client_engine_acquire(c->client);
+        c->client->ops->engine_acquire(c->client);
     json_t *doc = json_pack("{s:[O]}", "tasks", task);
     json_t *summary = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = client_submit(c->client, run_name, o->backend, doc, &summary, &e);
+    rc = c->client->ops->submit(c->client, run_name, o->backend, doc, &summary, &e);
     json_decref(doc);
     free(run_name);
     if (rc != 0)

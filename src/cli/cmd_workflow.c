@@ -42,7 +42,7 @@ int cmd_workflow_list(cli_ctx *c, int argc, char **argv)
         return rc;
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_workflow_list(c->client, &out, &e) != 0)
+    if (c->client->ops->workflow_list(c->client, &out, &e) != 0)
         return cli_fail(&e);
     if (c->json)
         out_json(out, false);
@@ -160,7 +160,7 @@ int cmd_workflow_view(cli_ctx *c, int argc, char **argv)
         return rc;
     json_t *view = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_workflow_view(c->client, argv[optind], backend, &view, &e) != 0)
+    if (c->client->ops->workflow_view(c->client, argv[optind], backend, &view, &e) != 0)
         return cli_fail(&e);
     if (c->json)
         out_json(view, false);
@@ -202,10 +202,10 @@ int cmd_workflow_run(cli_ctx *c, int argc, char **argv)
     if ((rc = cli_positionals(c, argc, argv, 1, 1, "NAME")) != 0 || (rc = cli_connect(c)) != 0)
         return rc;
     if (watch) /* become the engine before the run exists, so we drive it */
-        client_engine_acquire(c->client);
+        c->client->ops->engine_acquire(c->client);
     json_t *summary = NULL;
     sh_err e = SH_ERR_INIT;
-    if (client_workflow_run(c->client, argv[optind], backend, &summary, &e) != 0)
+    if (c->client->ops->workflow_run(c->client, argv[optind], backend, &summary, &e) != 0)
         return cli_fail(&e);
     rc = cli_after_submit(c, summary, NULL, watch, (int)(interval * 1000));
     json_decref(summary);

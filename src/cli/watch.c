@@ -226,7 +226,7 @@ static int print_new_events(cli_ctx *c, watch_state *st, const char *run_id, sh_
 {
     for (;;) {
         json_t *out = NULL;
-        if (client_run_events(c->client, run_id, st->last_seq, &out, e) != 0)
+        if (c->client->ops->run_events(c->client, run_id, st->last_seq, &out, e) != 0)
             return -1;
         json_t *events = json_object_get(out, "events");
         size_t i;
@@ -278,7 +278,7 @@ static int watch_once(cli_ctx *c, watch_state *st, const char *run_id, char *fin
         if (!watch_status_is_terminal(st->run_status))
             return 0;
     }
-    if (client_run_detail(c->client, run_id, &detail, e) != 0)
+    if (c->client->ops->run_detail(c->client, run_id, &detail, e) != 0)
         return -1;
     /* Events after the detail: every transition up to the state the detail
      * shows is then in the log. */
@@ -310,7 +310,7 @@ int watch_run(cli_ctx *c, const char *run_id, int interval_ms, char *final_statu
         interval_ms = WATCH_DEFAULT_INTERVAL_MS;
 
     cli_signals_install();
-    client_engine_acquire(c->client);
+    c->client->ops->engine_acquire(c->client);
     sh_err e = SH_ERR_INIT;
     int rc = EXIT_OK;
     while (!cli_interrupted()) {
@@ -320,12 +320,12 @@ int watch_run(cli_ctx *c, const char *run_id, int interval_ms, char *final_statu
         if (ended != 0)
             break;
         /* Returns early on a state change or EINTR (Ctrl-C). */
-        if (client_engine_wait(c->client, interval_ms, &e) != 0 && !cli_interrupted()) {
+        if (c->client->ops->engine_wait(c->client, interval_ms, &e) != 0 && !cli_interrupted()) {
             rc = cli_fail(&e);
             break;
         }
     }
-    client_engine_release(c->client);
+    c->client->ops->engine_release(c->client);
     if (cli_interrupted()) {
         fprintf(stderr,
                 "\nInterrupted. Run %s continues in the background "

@@ -1,24 +1,27 @@
-/* client.h - what the CLI commands call to reach scripthut: the transport.
+/* client.h - how the faces (cli/, script/) reach scripthut: one table of
+ * operations, two implementations (docs/architecture.md, "Layers").
  *
- * The transport is chosen once per invocation (DESIGN §1): --server URL, then
- * $SCRIPTHUT_SERVER, then settings.cli_server, then local; `--server local`
- * forces local.  Local mode forwards each call to the service (core/service.h)
- * in process.  Server mode (libcurl against /api/v1, server_mode.c) makes the
- * same calls over HTTP; names only the client's config defines are resolved
- * here and sent resolved (DESIGN §1).
+ * The implementation is chosen once per invocation (docs/cli.md, "Server
+ * mode"): --server URL, then $SCRIPTHUT_SERVER, then settings.cli_server,
+ * then local; `--server local` forces local.  Local mode (local.c) performs
+ * each operation on the service (core/service.h) in process.  Server mode
+ * (server_mode.c: libcurl against /api/v1) performs the same operations over
+ * HTTP; names only the client's own config defines are resolved here and
+ * sent resolved.
  *
- * Every call returns 0, or -1 with e set; JSON results are new references in
- * the API's shapes (spec/original-cli-api.md §7), so commands never care which
- * transport answered. */
-#ifndef SCRIPTHUT_CLI_CLIENT_H
-#define SCRIPTHUT_CLI_CLIENT_H
+ * An operation is called through the table, as backends are:
+ * cl->ops->run_list(cl, ...).  Each returns 0, or -1 with e set; JSON results
+ * are new references in the API's shapes (docs/api.md), so a face never
+ * cares which implementation answered. */
+#ifndef SCRIPTHUT_CLIENT_CLIENT_H
+#define SCRIPTHUT_CLIENT_CLIENT_H
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "util/err.h"
 
 typedef struct cli_client cli_client;
-struct svc;
 
 /* How to reach scripthut, as the command line gave it (every field may be
  * NULL).  Each credential given here wins over its environment variable
@@ -33,54 +36,91 @@ typedef struct client_options {
     const char *cf_access_token;  /* --cf-access-token: a user's Access JWT */
 } client_options;
 
-/* Resolves the transport and connects (local: loads the config and opens the
- * store). */
+struct client_ops {
+    /* Releases the engine if held, then everything the client owns. */
+    void (*close)(cli_client *cl);
+
+    /* --- runs and workflows (docs/api.md) --- */
+    int (*submit)(cli_client *cl, const char *run_name, const char *backend, json_t *doc,
+                  json_t **summary, sh_err *e);
+    int (*workflow_run)(cli_client *cl, const char *name, const char *backend, json_t **summary,
+                        sh_err *e);
+    int (*workflow_list)(cli_client *cl, json_t **out, sh_err *e);
+    int (*workflow_view)(cli_client *cl, const char *name, const char *backend, json_t **out,
+                         sh_err *e);
+    int (*run_list)(cli_client *cl, int limit, const char *workflow, json_t **out, sh_err *e);
+    int (*run_detail)(cli_client *cl, const char *run_id, json_t **out, sh_err *e);
+    /* Waits a while for the engine to act on the request. */
+    int (*run_cancel)(cli_client *cl, const char *run_id, json_t **summary, sh_err *e);
+    int (*run_rerun)(cli_client *cl, const char *run_id, bool failed_only, json_t **summary,
+                     sh_err *e);
+    int (*run_delete)(cli_client *cl, const char *run_id, sh_err *e);
+    int (*run_events)(cli_client *cl, const char *run_id, long long after, json_t **out, sh_err *e);
+    int (*task_log)(cli_client *cl, const char *run_id, const char *task_id, bool error_log,
+                    long tail_lines, char **content, sh_err *e);
+    int (*backend_list)(cli_client *cl, json_t **out, sh_err *e);
+
+    /* --- stacks (docs/stacks.md) --- */
+    int (*stack_list)(cli_client *cl, json_t **out, sh_err *e);
+    int (*stack_check)(cli_client *cl, const char *name, const char *backend, json_t **out,
+                       sh_err *e);
+    int (*stack_install)(cli_client *cl, const char *name, const char *backend, bool rebuild,
+                         json_t **summary, sh_err *e);
+    int (*stack_delete)(cli_client *cl, const char *name, const char *backend, json_t **out,
+                        sh_err *e);
+    int (*stack_gc)(cli_client *cl, const char *name, bool dry_run, json_t **out, sh_err *e);
+
+    /* --- what `status` reports: {"config_files"?, "config_error"?, "data_dir",
+     * "engine"?: {"running", "pid"}, "backends": [{"name", "type", "connected",
+     * ...}]}; server mode: the server's GET /api/v1/health --- */
+    int (*status)(cli_client *cl, json_t **out, sh_err *e);
+
+    /* --- local mode only (server mode: SH_EUNAVAIL, a message saying so) --- */
+    /* The normalised configuration (docs/config-json.md). */
+    int (*config)(cli_client *cl, json_t **out, sh_err *e);
+    /* The install script `stack install NAME [--rebuild]` would run. */
+    int (*stack_script)(cli_client *cl, const char *name, bool rebuild, char **script, sh_err *e);
+    /* This machine's engine: {"running", "pid", "data_dir", "active_runs"};
+     * start it when nothing runs it; stop it, waiting up to wait_ms. */
+    int (*daemon_status)(cli_client *cl, json_t **out, sh_err *e);
+    int (*daemon_start)(cli_client *cl, sh_err *e);
+    int (*daemon_stop)(cli_client *cl, int wait_ms, sh_err *e);
+
+    /* --- engine participation for --watch / --follow.  Local mode: try to
+     * become the engine (idempotent), run its ticks while waiting, and release
+     * at the end (which hands active runs to the detached engine).  Server
+     * mode: the server is the engine, so waiting is just a sleep. --- */
+    void (*engine_acquire)(cli_client *cl);
+    int (*engine_wait)(cli_client *cl, int max_wait_ms, sh_err *e);
+    void (*engine_release)(cli_client *cl);
+};
+
+/* What every client is; the implementations keep more behind it. */
+struct cli_client {
+    const struct client_ops *ops;
+    char *server;       /* "local" or the URL */
+    const char *source; /* where `server` came from */
+};
+
+/* Chooses the implementation and connects (local: loads the config and opens
+ * the store). */
 int client_open(const client_options *opts, cli_client **out, sh_err *e);
-void client_close(cli_client *cl); /* releases the engine if held */
+void client_close(cli_client *cl); /* NULL is fine */
 
 /* "local" or the server URL, and where the choice came from
  * ("--server", "SCRIPTHUT_SERVER", "settings.cli_server", "default"). */
 const char *client_server(const cli_client *cl);
 const char *client_server_source(const cli_client *cl);
-/* Local mode only (NULL otherwise): the service, for status/daemon. */
+
+/* Local mode only (NULL otherwise): the service, for the scripting API's
+ * exec until that is an operation too. */
 struct svc *client_local_service(cli_client *cl);
 
-int client_submit(cli_client *cl, const char *run_name, const char *backend, json_t *doc,
-                  json_t **summary, sh_err *e);
-int client_workflow_run(cli_client *cl, const char *name, const char *backend, json_t **summary,
-                        sh_err *e);
-int client_workflow_list(cli_client *cl, json_t **out, sh_err *e);
-int client_workflow_view(cli_client *cl, const char *name, const char *backend, json_t **out,
-                         sh_err *e);
-int client_run_list(cli_client *cl, int limit, const char *workflow, json_t **out, sh_err *e);
-int client_run_detail(cli_client *cl, const char *run_id, json_t **out, sh_err *e);
-int client_run_cancel(cli_client *cl, const char *run_id, json_t **summary, sh_err *e);
-int client_run_rerun(cli_client *cl, const char *run_id, bool failed_only, json_t **summary,
-                     sh_err *e);
-int client_run_delete(cli_client *cl, const char *run_id, sh_err *e);
-int client_run_events(cli_client *cl, const char *run_id, long long after, json_t **out, sh_err *e);
-int client_task_log(cli_client *cl, const char *run_id, const char *task_id, bool error_log,
-                    long tail_lines, char **content, sh_err *e);
-int client_backend_list(cli_client *cl, json_t **out, sh_err *e);
-/* Server mode only: GET /api/v1/health (for `status`). */
-int client_health(cli_client *cl, json_t **out, sh_err *e);
-
-/* Stacks (core/service.h, svc_stack_*). */
-int client_stack_list(cli_client *cl, json_t **out, sh_err *e);
-int client_stack_check(cli_client *cl, const char *name, const char *backend, json_t **out,
-                       sh_err *e);
-int client_stack_install(cli_client *cl, const char *name, const char *backend, bool rebuild,
-                         json_t **summary, sh_err *e);
-int client_stack_delete(cli_client *cl, const char *name, const char *backend, json_t **out,
-                        sh_err *e);
-int client_stack_gc(cli_client *cl, const char *name, bool dry_run, json_t **out, sh_err *e);
-
-/* Engine participation for --watch / --follow.  Local mode: try to become the
- * engine (idempotent), run its ticks while waiting, and release at the end
- * (which hands active runs to the detached engine).  Server mode: the server
- * is the engine, so waiting is just a sleep. */
-void client_engine_acquire(cli_client *cl);
-int client_engine_wait(cli_client *cl, int max_wait_ms, sh_err *e);
-void client_engine_release(cli_client *cl);
+/* The detached engine (`daemon run`): opens the store of data_dir without a
+ * config (each run carries the context it was submitted with), or, when
+ * data_dir is NULL, the config's, and runs the engine in the foreground until
+ * nothing is active. */
+int client_run_engine(const char *config_path, const char *data_dir, double poll_interval,
+                      int retention_days, sh_err *e);
 
 #endif

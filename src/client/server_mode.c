@@ -1,14 +1,35 @@
-/* server_mode.c - every call of client.h against a scripthut server
- * (docs/api.md), returning the same JSON as local mode so commands print the
- * same thing either way. */
+/* server_mode.c - the client in server mode: each operation of client.h
+ * against a scripthut server (docs/api.md), returning the same JSON as local
+ * mode so commands print the same thing either way. */
+#include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client/client_internal.h"
+#include "client/remote.h"
 #include "core/service.h"
 #include "lua/host.h"
 #include "util/sbuf.h"
+
+typedef struct remote_client {
+    cli_client base;
+    remote *rm;
+    /* The client's own config, to resolve names only it defines (docs/cli.md,
+     * "Server mode").  NULL when it did not load (config_error says why). */
+    struct host *host;
+    json_t *config;
+    char *config_error;
+    char *config_path; /* --config as given (NULL: discovery) */
+    /* A service over the client's own config, opened on first need, for
+     * previews and installs of names only the client defines. */
+    svc *own;
+} remote_client;
+
+static remote_client *rc_of(cli_client *cl)
+{
+    return (remote_client *)cl;
+}
 
 /* A request path with escaped segments: seg may be NULL to stop early. */
 static char *path3(const char *a, const char *seg1, const char *b, const char *seg2, const char *c)
@@ -44,7 +65,7 @@ static void query_add(sbuf *p, const char *key, const char *value)
 
 static int get(cli_client *cl, char *path, json_t **out, sh_err *e)
 {
-    int rc = remote_call(cl->rm, "GET", path, NULL, out, e);
+    int rc = remote_call(rc_of(cl)->rm, "GET", path, NULL, out, e);
     free(path);
     return rc;
 }
@@ -52,7 +73,7 @@ static int get(cli_client *cl, char *path, json_t **out, sh_err *e)
 static int send_json(cli_client *cl, const char *method, char *path, json_t *body, json_t **out,
                      sh_err *e)
 {
-    int rc = remote_call(cl->rm, method, path, body, out, e);
+    int rc = remote_call(rc_of(cl)->rm, method, path, body, out, e);
     free(path);
     return rc;
 }
@@ -73,8 +94,8 @@ static json_t *submission_body(json_t *doc, const char *backend)
     return body;
 }
 
-int sm_submit(cli_client *cl, const char *run_name, const char *backend, json_t *doc,
-              json_t **summary, sh_err *e)
+static int sm_submit(cli_client *cl, const char *run_name, const char *backend, json_t *doc,
+                     json_t **summary, sh_err *e)
 {
     json_t *body = submission_body(doc, backend);
     json_object_set_new(body, "run_name", json_string(run_name));
@@ -87,7 +108,7 @@ static json_t *local_workflow(cli_client *cl, const char *name)
 {
     size_t i;
     json_t *wf;
-    json_array_foreach(json_object_get(cl->config, "workflows"), i, wf)
+    json_array_foreach(json_object_get(rc_of(cl)->config, "workflows"), i, wf)
     {
         const char *n = json_string_value(json_object_get(wf, "name"));
         if (n && !strcmp(n, name))
@@ -110,7 +131,7 @@ static bool own_config_defines(cli_client *cl, const char *list, const char *nam
 {
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(cl->config, list), i, v)
+    json_array_foreach(json_object_get(rc_of(cl)->config, list), i, v)
     {
         const char *n = json_string_value(json_object_get(v, "name"));
         if (n && !strcmp(n, name))
@@ -119,26 +140,27 @@ static bool own_config_defines(cli_client *cl, const char *list, const char *nam
     return false;
 }
 
-/* The service over the client's own config (DESIGN §1: names only the client
- * defines are evaluated here).  NULL when it cannot be opened; the server's
+/* The service over the client's own config (names only the client defines
+ * are evaluated here: docs/cli.md, "Server mode").  NULL when it cannot be opened; the server's
  * error in *e then stands. */
 static svc *own_service(cli_client *cl)
 {
-    if (!cl->own) {
+    remote_client *rc = rc_of(cl);
+    if (!rc->own) {
         sh_err ignored = SH_ERR_INIT;
-        if (svc_open(cl->config_path, &cl->own, &ignored) != 0)
-            cl->own = NULL;
+        if (svc_open(rc->config_path, &rc->own, &ignored) != 0)
+            rc->own = NULL;
     }
-    return cl->own;
+    return rc->own;
 }
 
-/* DESIGN §1: a name the server does not know but our own config defines is
- * evaluated here and sent as a resolved task list. */
+/* A name the server does not know but our own config defines is evaluated
+ * here and sent as a resolved task list (docs/cli.md, "Server mode"). */
 static int run_client_workflow(cli_client *cl, json_t *wf, const char *name, const char *backend,
                                json_t **summary, sh_err *e)
 {
     json_t *doc = NULL;
-    if (host_workflow_document(cl->host, name, &doc, e) != 0)
+    if (host_workflow_document(rc_of(cl)->host, name, &doc, e) != 0)
         return -1;
     if (!backend)
         backend = json_string_value(json_object_get(wf, "backend"));
@@ -153,8 +175,8 @@ static int run_client_workflow(cli_client *cl, json_t *wf, const char *name, con
     return rc;
 }
 
-int sm_workflow_run(cli_client *cl, const char *name, const char *backend, json_t **summary,
-                    sh_err *e)
+static int sm_workflow_run(cli_client *cl, const char *name, const char *backend, json_t **summary,
+                           sh_err *e)
 {
     sbuf p = SBUF_INIT;
     char *base = path3("/workflows/", name, "/run", NULL, NULL);
@@ -164,19 +186,21 @@ int sm_workflow_run(cli_client *cl, const char *name, const char *backend, json_
     json_t *empty = json_object();
     int rc = send_json(cl, "POST", sbuf_detach(&p), empty, summary, e);
     json_decref(empty);
-    json_t *wf = rc != 0 && is_unknown_workflow(e) && cl->host ? local_workflow(cl, name) : NULL;
+    json_t *wf =
+        rc != 0 && is_unknown_workflow(e) && rc_of(cl)->host ? local_workflow(cl, name) : NULL;
     if (!wf)
         return rc;
     *e = (sh_err)SH_ERR_INIT;
     return run_client_workflow(cl, wf, name, backend, summary, e);
 }
 
-int sm_workflow_list(cli_client *cl, json_t **out, sh_err *e)
+static int sm_workflow_list(cli_client *cl, json_t **out, sh_err *e)
 {
     return get(cl, xstrdup("/workflows"), out, e);
 }
 
-int sm_workflow_view(cli_client *cl, const char *name, const char *backend, json_t **out, sh_err *e)
+static int sm_workflow_view(cli_client *cl, const char *name, const char *backend, json_t **out,
+                            sh_err *e)
 {
     sbuf p = SBUF_INIT;
     char *base = path3("/workflows/", name, NULL, NULL, NULL);
@@ -195,7 +219,7 @@ int sm_workflow_view(cli_client *cl, const char *name, const char *backend, json
 
 /* --- runs ------------------------------------------------------------------------ */
 
-int sm_run_list(cli_client *cl, int limit, const char *workflow, json_t **out, sh_err *e)
+static int sm_run_list(cli_client *cl, int limit, const char *workflow, json_t **out, sh_err *e)
 {
     sbuf p = SBUF_INIT;
     sbuf_puts(&p, "/runs");
@@ -206,15 +230,15 @@ int sm_run_list(cli_client *cl, int limit, const char *workflow, json_t **out, s
     return get(cl, sbuf_detach(&p), out, e);
 }
 
-int sm_run_detail(cli_client *cl, const char *run_id, json_t **out, sh_err *e)
+static int sm_run_detail(cli_client *cl, const char *run_id, json_t **out, sh_err *e)
 {
     return get(cl, path3("/runs/", run_id, NULL, NULL, NULL), out, e);
 }
 
-int sm_run_cancel(cli_client *cl, const char *run_id, int wait_ms, json_t **summary, sh_err *e)
+static int sm_run_cancel(cli_client *cl, const char *run_id, json_t **summary, sh_err *e)
 {
     char *base = path3("/runs/", run_id, "/cancel", NULL, NULL);
-    char *path = xasprintf("%s?wait=%d", base, wait_ms / 1000);
+    char *path = xasprintf("%s?wait=%d", base, CLIENT_CANCEL_WAIT_MS / 1000);
     free(base);
     json_t *empty = json_object();
     int rc = send_json(cl, "POST", path, empty, summary, e);
@@ -226,7 +250,8 @@ int sm_run_cancel(cli_client *cl, const char *run_id, int wait_ms, json_t **summ
     return rc;
 }
 
-int sm_run_rerun(cli_client *cl, const char *run_id, bool failed_only, json_t **summary, sh_err *e)
+static int sm_run_rerun(cli_client *cl, const char *run_id, bool failed_only, json_t **summary,
+                        sh_err *e)
 {
     char *base = path3("/runs/", run_id, "/rerun", NULL, NULL);
     char *path = xasprintf("%s?failed_only=%s", base, failed_only ? "true" : "false");
@@ -237,7 +262,7 @@ int sm_run_rerun(cli_client *cl, const char *run_id, bool failed_only, json_t **
     return rc;
 }
 
-int sm_run_delete(cli_client *cl, const char *run_id, sh_err *e)
+static int sm_run_delete(cli_client *cl, const char *run_id, sh_err *e)
 {
     json_t *out = NULL;
     int rc = send_json(cl, "DELETE", path3("/runs/", run_id, NULL, NULL, NULL), NULL, &out, e);
@@ -245,7 +270,8 @@ int sm_run_delete(cli_client *cl, const char *run_id, sh_err *e)
     return rc;
 }
 
-int sm_run_events(cli_client *cl, const char *run_id, long long after, json_t **out, sh_err *e)
+static int sm_run_events(cli_client *cl, const char *run_id, long long after, json_t **out,
+                         sh_err *e)
 {
     char *base = path3("/runs/", run_id, "/events", NULL, NULL);
     char *path = xasprintf("%s?after=%lld", base, after);
@@ -253,8 +279,8 @@ int sm_run_events(cli_client *cl, const char *run_id, long long after, json_t **
     return get(cl, path, out, e);
 }
 
-int sm_task_log(cli_client *cl, const char *run_id, const char *task_id, bool error_log,
-                long tail_lines, char **content, sh_err *e)
+static int sm_task_log(cli_client *cl, const char *run_id, const char *task_id, bool error_log,
+                       long tail_lines, char **content, sh_err *e)
 {
     char *base = path3("/runs/", run_id, "/tasks/", task_id, "/logs");
     char *path = xasprintf("%s?type=%s&tail=%ld", base, error_log ? "error" : "output",
@@ -269,24 +295,26 @@ int sm_task_log(cli_client *cl, const char *run_id, const char *task_id, bool er
     return 0;
 }
 
-int sm_backend_list(cli_client *cl, json_t **out, sh_err *e)
+static int sm_backend_list(cli_client *cl, json_t **out, sh_err *e)
 {
     return get(cl, xstrdup("/backends"), out, e);
 }
 
-int sm_health(cli_client *cl, json_t **out, sh_err *e)
+/* `status`: what the server says about itself. */
+static int sm_status(cli_client *cl, json_t **out, sh_err *e)
 {
     return get(cl, xstrdup("/health"), out, e);
 }
 
 /* --- stacks ------------------------------------------------------------------------ */
 
-int sm_stack_list(cli_client *cl, json_t **out, sh_err *e)
+static int sm_stack_list(cli_client *cl, json_t **out, sh_err *e)
 {
     return get(cl, xstrdup("/stacks"), out, e);
 }
 
-int sm_stack_check(cli_client *cl, const char *name, const char *backend, json_t **out, sh_err *e)
+static int sm_stack_check(cli_client *cl, const char *name, const char *backend, json_t **out,
+                          sh_err *e)
 {
     sbuf p = SBUF_INIT;
     char *base = name ? path3("/stacks/", name, "/check", NULL, NULL) : xstrdup("/stacks/check");
@@ -296,8 +324,8 @@ int sm_stack_check(cli_client *cl, const char *name, const char *backend, json_t
     return get(cl, sbuf_detach(&p), out, e);
 }
 
-int sm_stack_install(cli_client *cl, const char *name, const char *backend, bool rebuild,
-                     json_t **summary, sh_err *e)
+static int sm_stack_install(cli_client *cl, const char *name, const char *backend, bool rebuild,
+                            json_t **summary, sh_err *e)
 {
     sbuf p = SBUF_INIT;
     char *base = path3("/stacks/", name, "/install", NULL, NULL);
@@ -326,7 +354,8 @@ int sm_stack_install(cli_client *cl, const char *name, const char *backend, bool
     return rc;
 }
 
-int sm_stack_delete(cli_client *cl, const char *name, const char *backend, json_t **out, sh_err *e)
+static int sm_stack_delete(cli_client *cl, const char *name, const char *backend, json_t **out,
+                           sh_err *e)
 {
     sbuf p = SBUF_INIT;
     char *base = path3("/stacks/", name, NULL, NULL, NULL);
@@ -336,7 +365,7 @@ int sm_stack_delete(cli_client *cl, const char *name, const char *backend, json_
     return send_json(cl, "DELETE", sbuf_detach(&p), NULL, out, e);
 }
 
-int sm_stack_gc(cli_client *cl, const char *name, bool dry_run, json_t **out, sh_err *e)
+static int sm_stack_gc(cli_client *cl, const char *name, bool dry_run, json_t **out, sh_err *e)
 {
     sbuf p = SBUF_INIT;
     sbuf_puts(&p, "/stacks/gc");
@@ -346,4 +375,152 @@ int sm_stack_gc(cli_client *cl, const char *name, bool dry_run, json_t **out, sh
     int rc = send_json(cl, "POST", sbuf_detach(&p), empty, out, e);
     json_decref(empty);
     return rc;
+}
+
+/* --- what only local mode does ------------------------------------------------------ */
+
+static int sm_config(cli_client *cl, json_t **out, sh_err *e)
+{
+    return sh_err_set(e, SH_EUNAVAIL, "config() is not available in server mode yet");
+}
+
+static int sm_stack_script(cli_client *cl, const char *name, bool rebuild, char **script, sh_err *e)
+{
+    return sh_err_set(e, SH_EUNAVAIL, "not available in server mode");
+}
+
+/* `daemon` commands are about this machine's engine. */
+static int sm_daemon_refused(sh_err *e)
+{
+    return sh_err_set(e, SH_EUNAVAIL,
+                      "daemon commands manage this machine's engine; use --server local");
+}
+
+static int sm_daemon_status(cli_client *cl, json_t **out, sh_err *e)
+{
+    return sm_daemon_refused(e);
+}
+
+static int sm_daemon_start(cli_client *cl, sh_err *e)
+{
+    return sm_daemon_refused(e);
+}
+
+static int sm_daemon_stop(cli_client *cl, int wait_ms, sh_err *e)
+{
+    return sm_daemon_refused(e);
+}
+
+/* --- the engine is the server's ------------------------------------------------------ */
+
+static void sm_engine_acquire(cli_client *cl)
+{
+}
+
+/* Waiting is a sleep (EINTR ends it). */
+static int sm_engine_wait(cli_client *cl, int max_wait_ms, sh_err *e)
+{
+    if (poll(NULL, 0, max_wait_ms) < 0 && errno != EINTR)
+        return sh_err_set(e, SH_EINTERNAL, "poll: %s", strerror(errno));
+    return 0;
+}
+
+static void sm_engine_release(cli_client *cl)
+{
+}
+
+static void sm_close(cli_client *cl)
+{
+    remote_client *rc = rc_of(cl);
+    if (rc->own)
+        svc_close(rc->own);
+    free(rc->config_path);
+    remote_free(rc->rm);
+    json_decref(rc->config);
+    host_free(rc->host);
+    free(rc->config_error);
+    free(rc->base.server);
+    free(rc);
+}
+
+static const struct client_ops server_ops = {
+    .close = sm_close,
+    .submit = sm_submit,
+    .workflow_run = sm_workflow_run,
+    .workflow_list = sm_workflow_list,
+    .workflow_view = sm_workflow_view,
+    .run_list = sm_run_list,
+    .run_detail = sm_run_detail,
+    .run_cancel = sm_run_cancel,
+    .run_rerun = sm_run_rerun,
+    .run_delete = sm_run_delete,
+    .run_events = sm_run_events,
+    .task_log = sm_task_log,
+    .backend_list = sm_backend_list,
+    .stack_list = sm_stack_list,
+    .stack_check = sm_stack_check,
+    .stack_install = sm_stack_install,
+    .stack_delete = sm_stack_delete,
+    .stack_gc = sm_stack_gc,
+    .status = sm_status,
+    .config = sm_config,
+    .stack_script = sm_stack_script,
+    .daemon_status = sm_daemon_status,
+    .daemon_start = sm_daemon_start,
+    .daemon_stop = sm_daemon_stop,
+    .engine_acquire = sm_engine_acquire,
+    .engine_wait = sm_engine_wait,
+    .engine_release = sm_engine_release,
+};
+
+static json_t *settings_of(json_t *config)
+{
+    return json_object_get(config, "settings");
+}
+
+/* A flag, else an environment variable, else settings.cli_auth.<key>, else
+ * NULL. */
+static const char *auth_value(const char *flag, json_t *config, const char *env, const char *key)
+{
+    if (flag && *flag)
+        return flag;
+    const char *v = getenv(env);
+    if (v && *v)
+        return v;
+    return json_string_value(
+        json_object_get(json_object_get(settings_of(config), "cli_auth"), key));
+}
+
+/* The client's own config is loaded for its settings (auth) and the names
+ * only it defines; failing to load it is not fatal here. */
+int server_client_open(const client_options *o, const char *url, const char *source,
+                       cli_client **out, sh_err *e)
+{
+    remote_client *rc = xcalloc(1, sizeof *rc);
+    rc->base.ops = &server_ops;
+    rc->base.source = source;
+    sh_err ce = SH_ERR_INIT;
+    rc->host = host_new(&ce);
+    if (rc->host && host_load_config(rc->host, o->config_path, &rc->config, &ce) != 0)
+        rc->config = NULL;
+    if (!rc->config)
+        rc->config_error = xstrdup(ce.msg);
+    rc->config_path = o->config_path ? xstrdup(o->config_path) : NULL;
+    json_t *cfg = rc->config;
+    remote_auth auth = {
+        .token = auth_value(o->token, cfg, "SCRIPTHUT_API_TOKEN", "token"),
+        .cf_client_id = auth_value(o->cf_client_id, cfg, "SCRIPTHUT_CF_CLIENT_ID", "cf_client_id"),
+        .cf_client_secret =
+            auth_value(o->cf_client_secret, cfg, "SCRIPTHUT_CF_CLIENT_SECRET", "cf_client_secret"),
+        .cf_access_token =
+            auth_value(o->cf_access_token, cfg, "SCRIPTHUT_CF_ACCESS_TOKEN", "cf_access_token"),
+    };
+    rc->rm = remote_new(url, &auth, e);
+    if (!rc->rm) {
+        sm_close(&rc->base);
+        return -1;
+    }
+    rc->base.server = xstrdup(url);
+    *out = &rc->base;
+    return 0;
 }

@@ -202,10 +202,10 @@ static int api_server(lua_State *L)
 static int api_config(lua_State *L)
 {
     API_CLIENT(L, cl, e);
-    svc *s = client_local_service(cl);
-    if (!s)
-        return api_fail_msg(L, SH_EUNAVAIL, "config() is not available in server mode yet");
-    return api_push_result(L, json_incref(svc_config(s)), NULL);
+    json_t *out = NULL;
+    if (cl->ops->config(cl, &out, &e) != 0)
+        return api_fail(L, &e);
+    return api_push_result(L, out, NULL);
 }
 
 /* core.backends() -> list of backends */
@@ -213,7 +213,7 @@ static int api_backends(lua_State *L)
 {
     API_CLIENT(L, cl, e);
     json_t *out = NULL;
-    if (client_backend_list(cl, &out, &e) != 0)
+    if (cl->ops->backend_list(cl, &out, &e) != 0)
         return api_fail(L, &e);
     return api_push_result(L, out, "backends");
 }
@@ -226,7 +226,7 @@ static int api_runs(lua_State *L)
     const char *workflow = api_opt_string(L, 1, "workflow", NULL);
     API_CLIENT(L, cl, e);
     json_t *out = NULL;
-    if (client_run_list(cl, limit < 0 ? 0 : (int)limit, workflow, &out, &e) != 0)
+    if (cl->ops->run_list(cl, limit < 0 ? 0 : (int)limit, workflow, &out, &e) != 0)
         return api_fail(L, &e);
     return api_push_result(L, out, "runs");
 }
@@ -237,7 +237,7 @@ static int api_run(lua_State *L)
     const char *id = luaL_checkstring(L, 1);
     API_CLIENT(L, cl, e);
     json_t *out = NULL;
-    if (client_run_detail(cl, id, &out, &e) != 0)
+    if (cl->ops->run_detail(cl, id, &out, &e) != 0)
         return api_fail(L, &e);
     return api_push_result(L, out, NULL);
 }
@@ -248,7 +248,7 @@ static int api_cancel(lua_State *L)
     const char *id = luaL_checkstring(L, 1);
     API_CLIENT(L, cl, e);
     json_t *out = NULL;
-    if (client_run_cancel(cl, id, &out, &e) != 0)
+    if (cl->ops->run_cancel(cl, id, &out, &e) != 0)
         return api_fail(L, &e);
     return api_push_result(L, out, NULL);
 }
@@ -261,7 +261,7 @@ static int api_rerun(lua_State *L)
     bool failed_only = api_opt_bool(L, 2, "failed_only");
     API_CLIENT(L, cl, e);
     json_t *out = NULL;
-    if (client_run_rerun(cl, id, failed_only, &out, &e) != 0)
+    if (cl->ops->run_rerun(cl, id, failed_only, &out, &e) != 0)
         return api_fail(L, &e);
     return api_push_result(L, out, NULL);
 }
@@ -276,7 +276,7 @@ static int api_logs(lua_State *L)
     lua_Integer tail = api_opt_integer(L, 3, "tail", 0);
     API_CLIENT(L, cl, e);
     char *content = NULL;
-    if (client_task_log(cl, id, task, error_log, (long)tail, &content, &e) != 0)
+    if (cl->ops->task_log(cl, id, task, error_log, (long)tail, &content, &e) != 0)
         return api_fail(L, &e);
     lua_pushstring(L, content ? content : "");
     free(content);
@@ -290,7 +290,7 @@ static int api_events(lua_State *L)
     lua_Integer after = luaL_optinteger(L, 2, 0);
     API_CLIENT(L, cl, e);
     json_t *out = NULL;
-    if (client_run_events(cl, id, after, &out, &e) != 0)
+    if (cl->ops->run_events(cl, id, after, &out, &e) != 0)
         return api_fail(L, &e);
     return api_push_result(L, out, NULL);
 }
@@ -309,7 +309,7 @@ static int api_submit(lua_State *L)
     json_t **box = util_json_box(L, doc);     /* until the call returns */
     API_CLIENT(L, cl, e);
     json_t *out = NULL;
-    int rc = client_submit(cl, run_name, backend_name, doc, &out, &e);
+    int rc = cl->ops->submit(cl, run_name, backend_name, doc, &out, &e);
     json_decref(doc);
     *box = NULL;
     if (rc != 0)
@@ -324,7 +324,7 @@ static int api_workflow_run(lua_State *L)
     const char *backend_name = luaL_optstring(L, 2, NULL);
     API_CLIENT(L, cl, e);
     json_t *out = NULL;
-    if (client_workflow_run(cl, name, backend_name, &out, &e) != 0)
+    if (cl->ops->workflow_run(cl, name, backend_name, &out, &e) != 0)
         return api_fail(L, &e);
     return api_push_result(L, out, NULL);
 }
@@ -334,7 +334,7 @@ static int api_workflow_run(lua_State *L)
 static int api_engine_acquire(lua_State *L)
 {
     API_CLIENT(L, cl, e);
-    client_engine_acquire(cl);
+    cl->ops->engine_acquire(cl);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -345,7 +345,7 @@ static int api_engine_wait(lua_State *L)
 {
     lua_Integer ms = luaL_checkinteger(L, 1);
     API_CLIENT(L, cl, e);
-    if (client_engine_wait(cl, ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms, &e) != 0)
+    if (cl->ops->engine_wait(cl, ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms, &e) != 0)
         return api_fail(L, &e);
     lua_pushboolean(L, 1);
     return 1;
@@ -356,7 +356,7 @@ static int api_engine_release(lua_State *L)
     lua_getfield(L, LUA_REGISTRYINDEX, API_CONN_KEY);
     api_conn *c = luaL_testudata(L, -1, API_CONN_MT);
     if (c && c->cl)
-        client_engine_release(c->cl);
+        c->cl->ops->engine_release(c->cl);
     return 0;
 }
 
@@ -456,7 +456,7 @@ static int api_stack_list(lua_State *L)
 {
     API_CLIENT(L, cl, e);
     json_t *out = NULL;
-    if (client_stack_list(cl, &out, &e) != 0)
+    if (cl->ops->stack_list(cl, &out, &e) != 0)
         return api_fail(L, &e);
     return api_push_result(L, out, NULL);
 }
@@ -475,7 +475,7 @@ static int api_install(lua_State *L)
     bool rebuild = api_opt_bool(L, 2, "rebuild");
     API_CLIENT(L, cl, e);
     json_t *out = NULL;
-    if (client_stack_install(cl, name, backend_name, rebuild, &out, &e) != 0)
+    if (cl->ops->stack_install(cl, name, backend_name, rebuild, &out, &e) != 0)
         return api_fail(L, &e);
     return api_push_result(L, out, NULL);
 }
@@ -487,11 +487,8 @@ static int api_stack_script(lua_State *L)
     api_check_options(L, 2);
     bool rebuild = api_opt_bool(L, 2, "rebuild");
     API_CLIENT(L, cl, e);
-    svc *s = client_local_service(cl);
-    if (!s)
-        return api_fail_msg(L, SH_EUNAVAIL, "not available in server mode");
     char *script = NULL;
-    if (svc_stack_script(s, name, rebuild, &script, &e) != 0)
+    if (cl->ops->stack_script(cl, name, rebuild, &script, &e) != 0)
         return api_fail(L, &e);
     lua_pushstring(L, script);
     free(script);
