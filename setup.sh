@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 BUILD_PACKAGES="build-essential cmake pkg-config liblua5.4-dev lua-cjson-dev libssh2-1-dev
 libcurl4-openssl-dev libcivetweb-dev libjansson-dev libssl-dev libsqlite3-dev libedit-dev"
 TEST_PACKAGES="libcmocka-dev bats lua5.4 lua-busted jq sqlite3 tmux python3 python3-venv
-clang-format shellcheck"
+clang-format shellcheck zsh fish groff-base"
 # The `browser` test (tests/browser/): Debian's chromium, driven by playwright-core from npm.
 # Node and npm come from Debian only when the machine has none (e.g. NodeSource's nodejs
 # already brings npm).

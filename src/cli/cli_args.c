@@ -1,5 +1,6 @@
-/* cli_args.c - flag helpers shared by every leaf command: the common flags,
- * getopt error messages, number parsing, error printing and exit codes, and
+/* cli_args.c - parsing a command's flags from its table entry (cli_parse:
+ * getopt_long options built from cli_table.c; the common and watch flags are
+ * handled here, once), number parsing, error printing and exit codes, and
  * Ctrl-C handling for the waiting loops. */
 #include <errno.h>
 #include <math.h>
@@ -10,6 +11,8 @@
 #include <time.h>
 
 #include "cli/cli_internal.h"
+#include "cli/watch.h"
+#include "util/sbuf.h"
 
 const char *cli_cmd_name(const cli_cmd *cmd, char *buf, size_t size)
 {
@@ -58,12 +61,6 @@ int cli_fail(const sh_err *e)
     return EXIT_ERROR;
 }
 
-void cli_getopt_begin(void)
-{
-    optind = 0; /* GNU: 0 also resets getopt's internal state */
-    opterr = 0; /* we print our own messages */
-}
-
 /* The flag getopt choked on, as the user typed it. */
 static const char *offending_flag(char **argv, char *buf, size_t size)
 {
@@ -80,33 +77,156 @@ static const char *offending_flag(char **argv, char *buf, size_t size)
     return buf;
 }
 
-int cli_common_flag(cli_ctx *c, int opt, char **argv)
+bool cli_set_common(cli_ctx *c, cli_flag_id id, const char *value)
 {
-    char flag[128];
-    switch (opt) {
-    case 'c': c->opts.config_path = optarg; return CLI_CONTINUE;
-    case OPT_JSON: c->json = true; return CLI_CONTINUE;
-    case OPT_SERVER: c->opts.server = optarg; return CLI_CONTINUE;
-    case OPT_TOKEN: c->opts.token = optarg; return CLI_CONTINUE;
-    case OPT_CF_CLIENT_ID: c->opts.cf_client_id = optarg; return CLI_CONTINUE;
-    case OPT_CF_CLIENT_SECRET: c->opts.cf_client_secret = optarg; return CLI_CONTINUE;
-    case OPT_CF_ACCESS_TOKEN: c->opts.cf_access_token = optarg; return CLI_CONTINUE;
-    case 'h': cli_print_leaf_help(c->cmd, stdout); return EXIT_OK;
-    case ':':
-        return cli_usage_error(c, "flag %s needs a value", offending_flag(argv, flag, sizeof flag));
-    case '?': return cli_usage_error(c, "unknown flag %s", offending_flag(argv, flag, sizeof flag));
-    default: return cli_usage_error(c, "unhandled flag (%d)", opt);
+    switch (id) {
+    case F_CONFIG: c->opts.config_path = value; return true;
+    case F_JSON: c->json = true; return true;
+    case F_SERVER: c->opts.server = value; return true;
+    case F_TOKEN: c->opts.token = value; return true;
+    case F_CF_CLIENT_ID: c->opts.cf_client_id = value; return true;
+    case F_CF_CLIENT_SECRET: c->opts.cf_client_secret = value; return true;
+    case F_CF_ACCESS_TOKEN: c->opts.cf_access_token = value; return true;
+    default: return false;
     }
 }
 
-int cli_positionals(cli_ctx *c, int argc, char **argv, int min, int max, const char *names)
+/* getopt's value for a flag: its short letter, else OPT_BASE + its id. */
+enum {
+    OPT_BASE = 1000
+};
+
+static int opt_value(cli_flag_id id)
 {
-    int n = argc - optind;
+    return CLI_FLAGS[id].short_name ? CLI_FLAGS[id].short_name : OPT_BASE + (int)id;
+}
+
+/* The flags getopt accepts for cmd: its own, then (unless no_common) the
+ * common and credential ones; -h/--help always. */
+typedef struct opt_table {
+    struct option longs[CLI_MAX_FLAGS + F_COUNT + 1];
+    char shorts[2 * (CLI_MAX_FLAGS + F_COUNT) + 3];
+    cli_flag_id ids[CLI_MAX_FLAGS + F_COUNT];
+    size_t n;
+} opt_table;
+
+static void opt_add(opt_table *t, cli_flag_id id)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->ids[i] == id)
+            return;
+    const cli_flag *f = &CLI_FLAGS[id];
+    t->ids[t->n] = id;
+    if (f->name) {
+        size_t nl = 0;
+        while (t->longs[nl].name)
+            nl++;
+        t->longs[nl] = (struct option){f->name, f->value ? required_argument : no_argument, NULL,
+                                       opt_value(id)};
+    }
+    if (f->short_name) {
+        size_t len = strlen(t->shorts);
+        t->shorts[len++] = f->short_name;
+        if (f->value)
+            t->shorts[len++] = ':';
+        t->shorts[len] = '\0';
+    }
+    t->n++;
+}
+
+static void opt_table_build(const cli_cmd *cmd, opt_table *t)
+{
+    memset(t, 0, sizeof *t);
+    /* '+': stop at the first argument; ':' first: a missing value is
+     * reported as ':' (we print our own messages). */
+    strcpy(t->shorts, cmd->stop_at_arg ? "+:" : ":");
+    for (const cli_use *u = cmd->flags; u->id != F_END; u++)
+        opt_add(t, u->id);
+    for (int id = F_END + 1; id < F_COUNT && !cmd->no_common; id++)
+        if (CLI_FLAGS[id].section == CS_COMMON || CLI_FLAGS[id].section == CS_CREDENTIAL)
+            opt_add(t, (cli_flag_id)id);
+    opt_add(t, F_HELP);
+}
+
+static cli_flag_id opt_id(const opt_table *t, int opt)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (opt_value(t->ids[i]) == opt)
+            return t->ids[i];
+    return F_END;
+}
+
+/* The watch group: --watch, and --interval wherever a command takes it. */
+static int watch_flag(cli_ctx *c, cli_flag_id id, const char *value)
+{
+    if (id == F_WATCH) {
+        c->watch = true;
+        return CLI_CONTINUE;
+    }
+    double secs = 0;
+    int rc = cli_parse_seconds(c, "--interval", value, false, &secs);
+    if (rc != 0)
+        return rc;
+    c->interval_ms = (int)(secs * 1000);
+    return CLI_CONTINUE;
+}
+
+/* Positionals left after getopt (argv[optind..]) against the table. */
+static int check_positionals(cli_ctx *c, int argc, char **argv)
+{
+    const cli_cmd *cmd = c->cmd;
+    int min = 0, max = 0;
+    sbuf names = SBUF_INIT;
+    for (size_t i = 0; i < CLI_MAX_ARGS && cmd->args[i].name; i++) {
+        max++;
+        if (!cmd->args[i].optional) {
+            min++;
+            sbuf_printf(&names, "%s%s", i ? " " : "", cmd->args[i].name);
+        }
+    }
+    if (cmd->arg_note)
+        sbuf_puts(&names, cmd->arg_note);
+    int n = argc - optind, rc = 0;
+    if (cmd->stop_at_arg)
+        max = n; /* FILE ARGS...: the script's */
     if (n < min)
-        return cli_usage_error(c, "missing argument: expected %s", names);
-    if (max >= 0 && n > max)
-        return cli_usage_error(c, "unexpected argument '%s'", argv[optind + max]);
-    return 0;
+        rc = cli_usage_error(c, "missing argument: expected %s", sbuf_cstr(&names));
+    else if (n > max)
+        rc = cli_usage_error(c, "unexpected argument '%s'", argv[optind + max]);
+    sbuf_free(&names);
+    return rc;
+}
+
+int cli_parse(cli_ctx *c, int argc, char **argv, cli_flag_fn on_flag, void *arg)
+{
+    opt_table t;
+    opt_table_build(c->cmd, &t);
+    if (!c->interval_ms)
+        c->interval_ms = WATCH_DEFAULT_INTERVAL_MS;
+    optind = 0; /* GNU: 0 also resets getopt's internal state */
+    opterr = 0; /* we print our own messages */
+    int opt, rc = CLI_CONTINUE;
+    char flag[128];
+    while (rc == CLI_CONTINUE && (opt = getopt_long(argc, argv, t.shorts, t.longs, NULL)) != -1) {
+        cli_flag_id id = opt_id(&t, opt);
+        if (opt == ':')
+            rc = cli_usage_error(c, "flag %s needs a value",
+                                 offending_flag(argv, flag, sizeof flag));
+        else if (opt == '?' || id == F_END)
+            rc = cli_usage_error(c, "unknown flag %s", offending_flag(argv, flag, sizeof flag));
+        else if (id == F_HELP)
+            cli_print_leaf_help(c->cmd, stdout), rc = EXIT_OK;
+        else if (id == F_WATCH || id == F_INTERVAL)
+            rc = watch_flag(c, id, optarg);
+        else if (CLI_FLAGS[id].section == CS_COMMAND && on_flag)
+            rc = on_flag(c, id, optarg, arg);
+        else if (!cli_set_common(c, id, optarg))
+            rc = cli_usage_error(c, "unhandled flag --%s", CLI_FLAGS[id].name);
+    }
+    if (rc != CLI_CONTINUE)
+        return rc;
+    rc = check_positionals(c, argc, argv);
+    return rc ? rc : CLI_CONTINUE;
 }
 
 int cli_parse_int(cli_ctx *c, const char *flag, const char *s, long min, long *out)
@@ -169,16 +289,4 @@ void cli_sleep_ms(int ms)
         return;
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL); /* EINTR on Ctrl-C: the caller checks cli_interrupted */
-}
-
-int cli_parse_no_flags(cli_ctx *c, int argc, char **argv, int min, int max, const char *names)
-{
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
-    int opt, rc;
-    cli_getopt_begin();
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1)
-        if ((rc = cli_common_flag(c, opt, argv)) != CLI_CONTINUE)
-            return rc;
-    rc = cli_positionals(c, argc, argv, min, max, names);
-    return rc ? rc : CLI_CONTINUE;
 }

@@ -1,10 +1,12 @@
-/* cli_internal.h - what the files of src/cli share: the per-invocation
- * context, the command table entry, flag helpers, and the printers.
+/* cli_internal.h - what the files of src/cli share: the command table, the
+ * per-invocation context, flag helpers, and the printers.
  *
- * Layout: cli_main.c dispatches `scripthut <noun> <verb>` to one cmd_*.c
- * function per leaf command; every leaf parses its own flags with
- * getopt_long (plus the common ones, CLI_COMMON_OPTIONS), talks to the
- * service only through client.h, and prints through output.c or watch.c. */
+ * Layout: cli_table.c declares every command and flag; cli_main.c dispatches
+ * `scripthut <noun> <verb>` to one cmd_*.c function per leaf command; every
+ * leaf parses its flags with cli_parse (getopt_long over its table entry),
+ * talks to the service only through client.h, and prints through output.c
+ * or watch.c.  cli_gen.c turns the table into help, completions, the man page
+ * and docs. */
 #ifndef SCRIPTHUT_CLI_CLI_INTERNAL_H
 #define SCRIPTHUT_CLI_CLI_INTERNAL_H
 #include <getopt.h>
@@ -18,72 +20,198 @@
 
 struct cli_client;
 
-/* One leaf command.  `run` gets argv starting at the verb (argv[0] is the
- * verb, or the noun for one-word commands) so getopt_long works unchanged. */
+/* --- the command table (cli_table.c) -------------------------------------
+ *
+ * Every command and every flag is declared once, in cli_table.c.  From that
+ * table come the getopt options of each command (cli_parse), `--help`, the
+ * bash, zsh and fish completions, the man page and the flag reference of
+ * docs/cli.md (cli_gen.c); tests/integration/cli_table.bats checks that the
+ * generated files and the shells agree with it. */
+
+/* Every flag of every command.  A flag used by several commands (--backend,
+ * --interval) is one entry; a command may word its help differently. */
+typedef enum cli_flag_id {
+    F_END = 0, /* terminates a command's flag list */
+    /* common: accepted by every command, before or after its arguments */
+    F_CONFIG,
+    F_JSON,
+    F_SERVER,
+    F_TOKEN,
+    F_CF_CLIENT_ID,
+    F_CF_CLIENT_SECRET,
+    F_CF_ACCESS_TOKEN,
+    F_HELP,
+    F_VERSION, /* before the command only */
+    /* the watch group: --watch and its --interval, parsed once into cli_ctx */
+    F_WATCH,
+    F_INTERVAL,
+    /* task run */
+    F_FROM_FILE,
+    F_FROM_STDIN,
+    F_INLINE_SCRIPT,
+    F_ID,
+    F_NAME,
+    F_RUN_NAME,
+    F_CPUS,
+    F_MEMORY,
+    F_TIME,
+    F_PARTITION,
+    F_GRES,
+    F_IMAGE,
+    F_WORKING_DIR,
+    F_ENV,
+    F_RETRIES,
+    F_RETRY_DELAY,
+    /* the others */
+    F_BACKEND,
+    F_DRY_RUN,
+    F_SCRIPTS,
+    F_LIMIT,
+    F_WORKFLOW,
+    F_EXIT_STATUS,
+    F_FAILED_ONLY,
+    F_ERROR,
+    F_TAIL,
+    F_FOLLOW,
+    F_REBUILD,
+    F_DATA_DIR,
+    F_POLL_INTERVAL,
+    F_RETENTION_DAYS,
+    F_HOST,
+    F_PORT,
+    F_THREADS,
+    F_EVAL,
+    F_COUNT
+} cli_flag_id;
+
+/* What a flag's value or a positional argument is, for completion. */
+typedef enum cli_kind {
+    CK_TEXT = 0, /* free text: nothing to offer */
+    CK_FILE,
+    CK_DIR,
+    CK_COMMAND,  /* a shell command */
+    CK_WORKFLOW, /* a workflow of the config */
+    CK_RUN,      /* a run id */
+    CK_TASK,     /* a task id of the run given before it */
+    CK_STACK,
+    CK_BACKEND,
+    CK_SHELL, /* bash, zsh or fish */
+} cli_kind;
+
+/* Where a flag is listed in help, the man page and docs/cli.md. */
+typedef enum cli_section {
+    CS_COMMAND = 0, /* a command's own flag */
+    CS_COMMON,      /* every command's: --config, --json, --server, --help */
+    CS_CREDENTIAL,  /* every command's, listed under "Server credentials" */
+    CS_GLOBAL,      /* before the command only (--version) */
+} cli_section;
+
+typedef struct cli_flag {
+    const char *name;  /* long name, without "--" */
+    char short_name;   /* 'c' for -c, or 0 */
+    const char *value; /* the value's placeholder ("PATH"), or NULL for a switch */
+    const char *help;  /* one line */
+    cli_kind complete; /* what completes the value */
+    cli_section section;
+    const char *env; /* the environment variable that also sets it, or NULL */
+} cli_flag;
+
+/* A flag as one command uses it: `help` rewords the flag's own, or NULL. */
+typedef struct cli_use {
+    cli_flag_id id;
+    const char *help;
+} cli_use;
+
+/* The watch group, shared by every command that can follow a run. */
+#define CLI_WATCH_FLAGS                                                                            \
+    {F_WATCH, NULL},                                                                               \
+    {                                                                                              \
+        F_INTERVAL, NULL                                                                           \
+    }
+
+typedef struct cli_arg {
+    const char *name; /* "RUN_ID" */
+    cli_kind complete;
+    bool optional; /* [NAME] */
+} cli_arg;
+
+/* What a command needs before it can run (shared with the start-up work of
+ * docs/architecture.md): nothing; the settings (data dir, server, auth),
+ * which may come from the user file alone when the project file does not
+ * load; or the whole configuration. */
+typedef enum cli_needs {
+    CLI_NEEDS_NOTHING = 0,
+    CLI_NEEDS_SETTINGS,
+    CLI_NEEDS_CONFIG,
+} cli_needs;
+
+#define CLI_MAX_ARGS 2
+#define CLI_MAX_FLAGS 24
+
+/* One command.  `run` gets argv starting at the verb (argv[0] is the verb, or
+ * the noun for one-word commands) so getopt_long works unchanged. */
 typedef struct cli_ctx cli_ctx;
 typedef struct cli_cmd {
     const char *noun;
     const char *verb; /* NULL for one-word commands (`status`) */
     int (*run)(cli_ctx *c, int argc, char **argv);
-    const char *usage;   /* after "scripthut ": "run list [--limit N] ..." */
     const char *summary; /* one line for the command list */
-    const char *help;    /* flag descriptions, one per line, may be NULL */
-    bool hidden;         /* not listed in help (daemon run) */
+    cli_needs needs;     /* what it loads before running */
+    cli_arg args[CLI_MAX_ARGS];
+    const char *arg_note;         /* appended to the argument names in "missing argument" */
+    cli_use flags[CLI_MAX_FLAGS]; /* its own flags, F_END terminated */
+    bool json;                    /* --json changes its output: [--json] in the usage */
+    bool no_common;               /* takes only its own flags (lua) */
+    bool stop_at_arg;             /* flags end at the first argument (lua FILE ARGS...) */
+    const char *synopsis; /* the usage after "scripthut ", when the generated one will not do */
+    const char *notes;    /* lines printed after the flags in --help, or NULL */
+    const char *examples; /* example command lines, one per line, or NULL */
+    bool hidden;          /* not listed in help nor completed (daemon run) */
 } cli_cmd;
+
+extern const cli_flag CLI_FLAGS[F_COUNT];
+extern const cli_cmd CLI_COMMANDS[];
+extern const size_t CLI_NCOMMANDS;
+
+/* The command `noun verb` (verb ignored for one-word commands), or NULL. */
+const cli_cmd *cli_find_command(const char *noun, const char *verb);
+bool cli_noun_exists(const char *noun);
+/* A command's help for a flag: its own wording, else the flag's. */
+const char *cli_use_help(const cli_use *u);
+/* "run logs RUN_ID TASK [--error] ... [--json]": the usage after "scripthut ". */
+char *cli_usage(const cli_cmd *cmd);
+
+/* --- the per-invocation context ------------------------------------------ */
 
 struct cli_ctx {
     client_options opts;       /* --config, --server and the credential flags */
     bool json;                 /* --json */
+    bool watch;                /* --watch */
+    int interval_ms;           /* --interval (default WATCH_DEFAULT_INTERVAL_MS) */
     const cli_cmd *cmd;        /* the leaf being run (for --help and messages) */
     struct cli_client *client; /* opened on first use by cli_client_get */
 };
 
 /* --- flags (cli_args.c) ------------------------------------------------ */
 
-/* Option values for long-only common flags (outside the char range). */
-enum {
-    OPT_JSON = 1000,
-    OPT_SERVER,
-    OPT_TOKEN,
-    OPT_CF_CLIENT_ID,
-    OPT_CF_CLIENT_SECRET,
-    OPT_CF_ACCESS_TOKEN,
-    OPT_FIRST_LEAF = 1100
-};
-
-/* Every leaf accepts these, before or after its positionals. */
-#define CLI_COMMON_OPTIONS                                                                         \
-    {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, OPT_JSON},               \
-        {"server", required_argument, NULL, OPT_SERVER},                                           \
-        {"token", required_argument, NULL, OPT_TOKEN},                                             \
-        {"cf-client-id", required_argument, NULL, OPT_CF_CLIENT_ID},                               \
-        {"cf-client-secret", required_argument, NULL, OPT_CF_CLIENT_SECRET},                       \
-        {"cf-access-token", required_argument, NULL, OPT_CF_ACCESS_TOKEN},                         \
-    {                                                                                              \
-        "help", no_argument, NULL, 'h'                                                             \
-    }
-/* Short-option prefix for getopt_long: ':' first so a missing argument is
- * reported as ':' (we print our own messages). */
-#define CLI_COMMON_SHORT ":c:h"
-
-/* Returned by cli_common_flag when parsing should continue. */
+/* Returned by the parsers when parsing should continue. */
 enum {
     CLI_CONTINUE = -1
 };
 
-/* Starts a getopt_long pass over a leaf's argv (resets getopt's state). */
-void cli_getopt_begin(void);
-/* Handles a common flag, `--help` (prints the leaf's help, returns 0) or a
- * getopt error (prints it, returns EXIT_USAGE).  CLI_CONTINUE otherwise. */
-int cli_common_flag(cli_ctx *c, int opt, char **argv);
+/* A command's handler for its own flags: CLI_CONTINUE, or the exit code. */
+typedef int (*cli_flag_fn)(cli_ctx *c, cli_flag_id id, const char *value, void *arg);
 
-/* Checks the number of positionals left after getopt (argv[optind..]);
- * `names` is for the message ("RUN_ID TASK").  0 or EXIT_USAGE. */
-int cli_positionals(cli_ctx *c, int argc, char **argv, int min, int max, const char *names);
+/* Parses argv (starting at the verb) against c->cmd's flags: the common and
+ * watch flags land in c, the command's own go to on_flag (may be NULL when it
+ * has none), then the positionals are checked against the table.  Returns
+ * CLI_CONTINUE with the positionals at argv[optind..], or the exit code
+ * (a usage error, or 0 after --help). */
+int cli_parse(cli_ctx *c, int argc, char **argv, cli_flag_fn on_flag, void *arg);
 
-/* The whole parse for a leaf with only the common flags: CLI_CONTINUE with
- * the positionals at argv[optind..], or the exit code to return. */
-int cli_parse_no_flags(cli_ctx *c, int argc, char **argv, int min, int max, const char *names);
+/* Applies a common flag's value to c (also for the global flags before the
+ * noun).  false when id is not a common flag that takes a value or --json. */
+bool cli_set_common(cli_ctx *c, cli_flag_id id, const char *value);
 
 /* Number parsing for flag values: 0, or prints "--flag: expected ..." and
  * returns EXIT_USAGE. */
@@ -111,13 +239,37 @@ int cli_interrupt_exit_code(void); /* 130 for SIGINT, 128+n otherwise */
 /* Sleeps up to ms; returns early when interrupted. */
 void cli_sleep_ms(int ms);
 
-/* --- help and connection (cli_main.c) ---------------------------------- */
+/* --- connection (cli_main.c) --------------------------------------------- */
 
 /* Opens the transport on first use (c->client).  0, or prints the error and
  * returns the exit code. */
 int cli_connect(cli_ctx *c);
 
+/* --- help and generated files (cli_gen.c) --------------------------------- */
+
 void cli_print_leaf_help(const cli_cmd *cmd, FILE *f);
+void cli_print_main_help(FILE *f);
+void cli_print_noun_help(const char *noun, FILE *f);
+
+/* The markers around the generated section of docs/cli.md. */
+#define CLI_DOCS_BEGIN                                                                             \
+    "<!-- BEGIN generated by `scripthut __gen docs` from src/cli/cli_table.c: edit the table, "    \
+    "not this section -->"
+#define CLI_DOCS_END "<!-- END generated -->"
+
+/* Writes `what` (man, docs, json, bash, zsh, fish) made from the table to
+ * out; -1 for an unknown `what`. */
+int cli_generate(const char *what, FILE *out);
+void cli_gen_bash(FILE *out); /* cli_complete.c */
+void cli_gen_zsh(FILE *out);
+void cli_gen_fish(FILE *out);
+/* "file", "run", ...: a kind's name in the scripts and __complete. */
+const char *cli_kind_name(cli_kind k);
+/* A command's flags as --help and completion list them: its own, then the
+ * common ones (with the credential ones if asked), then --help.  ids and
+ * helps need CLI_MAX_FLAGS + F_COUNT entries; returns the count. */
+size_t cli_command_flags(const cli_cmd *cmd, cli_flag_id *ids, const char **helps,
+                         bool with_credentials);
 
 /* --- leaf commands (cmd_*.c) ------------------------------------------- */
 
@@ -146,6 +298,9 @@ int cmd_stack_install(cli_ctx *c, int argc, char **argv);
 int cmd_stack_delete(cli_ctx *c, int argc, char **argv);
 int cmd_stack_gc(cli_ctx *c, int argc, char **argv);
 int cmd_serve(cli_ctx *c, int argc, char **argv);
+int cmd_completion(cli_ctx *c, int argc, char **argv);
+int cmd_complete(cli_ctx *c, int argc, char **argv);
+int cmd_gen(cli_ctx *c, int argc, char **argv);
 
 /* --- after a submission (cmd_run.c) ------------------------------------ */
 

@@ -183,7 +183,7 @@ static int fetch(cli_ctx *c, json_t **out)
 
 int cmd_backend_list(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_no_flags(c, argc, argv, 0, 0, "");
+    int rc = cli_parse(c, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     json_t *out = NULL;
@@ -199,7 +199,7 @@ int cmd_backend_list(cli_ctx *c, int argc, char **argv)
 
 int cmd_backend_status(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_no_flags(c, argc, argv, 0, 1, "[NAME]");
+    int rc = cli_parse(c, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     const char *name = optind < argc ? argv[optind] : NULL;

@@ -2,6 +2,7 @@
  * `daemon run` that the detached engine executes (docs/cli.md, "Who runs the
  * work"): one engine per data dir, started on demand, exiting when nothing is
  * active.  The daemon operations are local mode's: server mode refuses them. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli_internal.h"
@@ -44,7 +45,7 @@ static int report_status(cli_ctx *c)
 
 int cmd_daemon_status(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_no_flags(c, argc, argv, 0, 0, "");
+    int rc = cli_parse(c, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     return report_status(c);
@@ -52,7 +53,7 @@ int cmd_daemon_status(cli_ctx *c, int argc, char **argv)
 
 int cmd_daemon_start(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_no_flags(c, argc, argv, 0, 0, "");
+    int rc = cli_parse(c, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     sh_err e = SH_ERR_INIT;
@@ -63,7 +64,7 @@ int cmd_daemon_start(cli_ctx *c, int argc, char **argv)
 
 int cmd_daemon_stop(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_no_flags(c, argc, argv, 0, 0, "");
+    int rc = cli_parse(c, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     sh_err e = SH_ERR_INIT;
@@ -76,42 +77,39 @@ int cmd_daemon_stop(cli_ctx *c, int argc, char **argv)
  * --retention-days N]`, started by svc_engine_ensure.  With --data-dir it
  * needs no config: each run carries the context it was submitted with, and
  * the engine may start outside any project. */
+typedef struct daemon_run_opts {
+    const char *data_dir;
+    double poll_interval;
+    long retention_days;
+} daemon_run_opts;
+
+static int daemon_run_flag(cli_ctx *c, cli_flag_id id, const char *value, void *arg)
+{
+    daemon_run_opts *o = arg;
+    char *end = NULL;
+    if (id == F_DATA_DIR) {
+        o->data_dir = value;
+    } else if (id == F_POLL_INTERVAL) {
+        o->poll_interval = strtod(value, &end);
+        if (!end || *end || o->poll_interval < 1)
+            return cli_usage_error(c, "--poll-interval must be a number of seconds >= 1");
+    } else {
+        o->retention_days = strtol(value, &end, 10);
+        if (!end || *end || o->retention_days < 0)
+            return cli_usage_error(c, "--retention-days must be a whole number >= 0");
+    }
+    return CLI_CONTINUE;
+}
+
 int cmd_daemon_run(cli_ctx *c, int argc, char **argv)
 {
-    enum {
-        OPT_DATA_DIR = OPT_FIRST_LEAF,
-        OPT_POLL,
-        OPT_RETENTION
-    };
-    static const struct option opts[] = {{"data-dir", required_argument, NULL, OPT_DATA_DIR},
-                                         {"poll-interval", required_argument, NULL, OPT_POLL},
-                                         {"retention-days", required_argument, NULL, OPT_RETENTION},
-                                         CLI_COMMON_OPTIONS,
-                                         {0}};
-    const char *data_dir = NULL;
-    double poll_interval = 60;
-    long retention_days = 30;
-    int opt, rc;
-    cli_getopt_begin();
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
-        if (opt == OPT_DATA_DIR) {
-            data_dir = optarg;
-        } else if (opt == OPT_POLL) {
-            char *end = NULL;
-            poll_interval = strtod(optarg, &end);
-            if (!end || *end || poll_interval < 1)
-                return cli_usage_error(c, "--poll-interval must be a number of seconds >= 1");
-        } else if (opt == OPT_RETENTION) {
-            char *end = NULL;
-            retention_days = strtol(optarg, &end, 10);
-            if (!end || *end || retention_days < 0)
-                return cli_usage_error(c, "--retention-days must be a whole number >= 0");
-        } else if ((rc = cli_common_flag(c, opt, argv)) != CLI_CONTINUE) {
-            return rc;
-        }
-    }
-    if ((rc = cli_positionals(c, argc, argv, 0, 0, "")) != 0)
+    daemon_run_opts o = {NULL, 60, 30};
+    int rc = cli_parse(c, argc, argv, daemon_run_flag, &o);
+    if (rc != CLI_CONTINUE)
         return rc;
+    const char *data_dir = o.data_dir;
+    double poll_interval = o.poll_interval;
+    long retention_days = o.retention_days;
     sh_err e = SH_ERR_INIT;
     if (client_run_engine(c->opts.config_path, data_dir, poll_interval, (int)retention_days, &e) !=
         0)

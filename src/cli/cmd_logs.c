@@ -153,47 +153,40 @@ static int follow_log(cli_ctx *c, const char *run, const char *task, bool error_
     return cli_interrupted() ? cli_interrupt_exit_code() : rc;
 }
 
+typedef struct logs_opts {
+    bool error_log, follow;
+    long tail;
+} logs_opts;
+
+static int logs_flag(cli_ctx *c, cli_flag_id id, const char *value, void *arg)
+{
+    logs_opts *o = arg;
+    if (id == F_ERROR) {
+        o->error_log = true;
+    } else if (id == F_FOLLOW) {
+        o->follow = true;
+    } else {
+        int rc = cli_parse_int(c, "--tail", value, 0, &o->tail);
+        if (rc != 0)
+            return rc;
+    }
+    return CLI_CONTINUE;
+}
+
 int cmd_run_logs(cli_ctx *c, int argc, char **argv)
 {
-    enum {
-        OPT_ERROR = OPT_FIRST_LEAF,
-        OPT_TAIL,
-        OPT_INTERVAL
-    };
-    static const struct option opts[] = {{"error", no_argument, NULL, OPT_ERROR},
-                                         {"tail", required_argument, NULL, OPT_TAIL},
-                                         {"follow", no_argument, NULL, 'f'},
-                                         {"interval", required_argument, NULL, OPT_INTERVAL},
-                                         CLI_COMMON_OPTIONS,
-                                         {0}};
-    bool error_log = false, follow = false;
-    long tail = 0;
-    double interval = WATCH_DEFAULT_INTERVAL_MS / 1000.0;
-    int opt, rc;
-    cli_getopt_begin();
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT "f", opts, NULL)) != -1) {
-        if (opt == OPT_ERROR) {
-            error_log = true;
-        } else if (opt == OPT_TAIL) {
-            if ((rc = cli_parse_int(c, "--tail", optarg, 0, &tail)) != 0)
-                return rc;
-        } else if (opt == 'f') {
-            follow = true;
-        } else if (opt == OPT_INTERVAL) {
-            if ((rc = cli_parse_seconds(c, "--interval", optarg, false, &interval)) != 0)
-                return rc;
-        } else if ((rc = cli_common_flag(c, opt, argv)) != CLI_CONTINUE) {
-            return rc;
-        }
-    }
-    if ((rc = cli_positionals(c, argc, argv, 2, 2, "RUN_ID TASK")) != 0)
+    logs_opts o = {0};
+    int rc = cli_parse(c, argc, argv, logs_flag, &o);
+    if (rc != CLI_CONTINUE)
         return rc;
+    bool error_log = o.error_log, follow = o.follow;
+    long tail = o.tail;
     if (follow && c->json)
         return cli_usage_error(c, "--follow prints raw log text; it cannot be used with --json");
     if ((rc = cli_connect(c)) != 0)
         return rc;
     const char *run = argv[optind], *task = argv[optind + 1];
     if (follow)
-        return follow_log(c, run, task, error_log, tail, (int)(interval * 1000));
+        return follow_log(c, run, task, error_log, tail, c->interval_ms);
     return print_log_once(c, run, task, error_log, tail);
 }

@@ -98,19 +98,19 @@ static int run_repl(cli_ctx *c)
     return status;
 }
 
+static int lua_flag(cli_ctx *c, cli_flag_id id, const char *value, void *arg)
+{
+    *(const char **)arg = value; /* -e CODE */
+    return CLI_CONTINUE;
+}
+
 int cmd_lua(cli_ctx *c, int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
     const char *code = NULL;
-    int opt, rc;
-    cli_getopt_begin();
-    /* '+': stop at the first non-flag, the script; the rest is its args. */
-    while ((opt = getopt_long(argc, argv, "+:c:e:h", opts, NULL)) != -1) {
-        if (opt == 'e')
-            code = optarg;
-        else if ((rc = cli_common_flag(c, opt, argv)) != CLI_CONTINUE)
-            return rc;
-    }
+    /* Flags stop at the script (the table's stop_at_arg): the rest are its. */
+    int rc = cli_parse(c, argc, argv, lua_flag, &code);
+    if (rc != CLI_CONTINUE)
+        return rc;
     int nargs = argc - optind;
     char **args = argv + optind;
     if (code) {

@@ -50,33 +50,31 @@ int cli_after_submit(cli_ctx *c, json_t *summary, const char *task_hint, bool wa
     return strcmp(status, "completed") == 0 ? EXIT_OK : EXIT_ERROR;
 }
 
+typedef struct run_list_opts {
+    long limit;
+    const char *workflow;
+} run_list_opts;
+
+static int run_list_flag(cli_ctx *c, cli_flag_id id, const char *value, void *arg)
+{
+    run_list_opts *o = arg;
+    if (id == F_WORKFLOW) {
+        o->workflow = value;
+        return CLI_CONTINUE;
+    }
+    /* --limit: 0 or negative: no limit, as in the original. */
+    int rc = cli_parse_int(c, "--limit", value, -1000000000L, &o->limit);
+    return rc ? rc : CLI_CONTINUE;
+}
+
 int cmd_run_list(cli_ctx *c, int argc, char **argv)
 {
-    enum {
-        OPT_LIMIT = OPT_FIRST_LEAF,
-        OPT_WORKFLOW
-    };
-    static const struct option opts[] = {{"limit", required_argument, NULL, OPT_LIMIT},
-                                         {"workflow", required_argument, NULL, OPT_WORKFLOW},
-                                         CLI_COMMON_OPTIONS,
-                                         {0}};
-    long limit = RUN_LIST_DEFAULT_LIMIT;
-    const char *workflow = NULL;
-    int opt, rc;
-    cli_getopt_begin();
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
-        if (opt == OPT_LIMIT) {
-            /* 0 or negative: no limit, as in the original. */
-            if ((rc = cli_parse_int(c, "--limit", optarg, -1000000000L, &limit)) != 0)
-                return rc;
-        } else if (opt == OPT_WORKFLOW) {
-            workflow = optarg;
-        } else if ((rc = cli_common_flag(c, opt, argv)) != CLI_CONTINUE) {
-            return rc;
-        }
-    }
-    if ((rc = cli_positionals(c, argc, argv, 0, 0, "")) != 0 || (rc = cli_connect(c)) != 0)
+    run_list_opts o = {RUN_LIST_DEFAULT_LIMIT, NULL};
+    int rc = cli_parse(c, argc, argv, run_list_flag, &o);
+    if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
+    long limit = o.limit;
+    const char *workflow = o.workflow;
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
     if (c->client->ops->run_list(c->client, limit > 0 ? (int)limit : 0, workflow, &out, &e) != 0)
@@ -91,7 +89,7 @@ int cmd_run_list(cli_ctx *c, int argc, char **argv)
 
 int cmd_run_view(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_no_flags(c, argc, argv, 1, 1, "RUN_ID");
+    int rc = cli_parse(c, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     json_t *detail = NULL;
@@ -101,34 +99,20 @@ int cmd_run_view(cli_ctx *c, int argc, char **argv)
     return print_result(c, detail, out_run_view);
 }
 
+static int exit_status_flag(cli_ctx *c, cli_flag_id id, const char *value, void *arg)
+{
+    *(bool *)arg = true; /* --exit-status */
+    return CLI_CONTINUE;
+}
+
 int cmd_run_watch(cli_ctx *c, int argc, char **argv)
 {
-    enum {
-        OPT_INTERVAL = OPT_FIRST_LEAF,
-        OPT_EXIT_STATUS
-    };
-    static const struct option opts[] = {{"interval", required_argument, NULL, OPT_INTERVAL},
-                                         {"exit-status", no_argument, NULL, OPT_EXIT_STATUS},
-                                         CLI_COMMON_OPTIONS,
-                                         {0}};
-    double interval = WATCH_DEFAULT_INTERVAL_MS / 1000.0;
     bool exit_status = false;
-    int opt, rc;
-    cli_getopt_begin();
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
-        if (opt == OPT_INTERVAL) {
-            if ((rc = cli_parse_seconds(c, "--interval", optarg, false, &interval)) != 0)
-                return rc;
-        } else if (opt == OPT_EXIT_STATUS) {
-            exit_status = true;
-        } else if ((rc = cli_common_flag(c, opt, argv)) != CLI_CONTINUE) {
-            return rc;
-        }
-    }
-    if ((rc = cli_positionals(c, argc, argv, 1, 1, "RUN_ID")) != 0 || (rc = cli_connect(c)) != 0)
+    int rc = cli_parse(c, argc, argv, exit_status_flag, &exit_status);
+    if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     char status[32] = "";
-    rc = watch_run(c, argv[optind], (int)(interval * 1000), status, sizeof status);
+    rc = watch_run(c, argv[optind], c->interval_ms, status, sizeof status);
     if (rc != EXIT_OK)
         return rc;
     return exit_status && strcmp(status, "completed") != 0 ? EXIT_ERROR : EXIT_OK;
@@ -136,7 +120,7 @@ int cmd_run_watch(cli_ctx *c, int argc, char **argv)
 
 int cmd_run_cancel(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_no_flags(c, argc, argv, 1, 1, "RUN_ID");
+    int rc = cli_parse(c, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     const char *id = argv[optind];
@@ -157,50 +141,32 @@ int cmd_run_cancel(cli_ctx *c, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int failed_only_flag(cli_ctx *c, cli_flag_id id, const char *value, void *arg)
+{
+    *(bool *)arg = true; /* --failed-only */
+    return CLI_CONTINUE;
+}
+
 int cmd_run_rerun(cli_ctx *c, int argc, char **argv)
 {
-    enum {
-        OPT_FAILED_ONLY = OPT_FIRST_LEAF,
-        OPT_WATCH,
-        OPT_INTERVAL
-    };
-    static const struct option opts[] = {{"failed-only", no_argument, NULL, OPT_FAILED_ONLY},
-                                         {"watch", no_argument, NULL, OPT_WATCH},
-                                         {"interval", required_argument, NULL, OPT_INTERVAL},
-                                         CLI_COMMON_OPTIONS,
-                                         {0}};
-    bool failed_only = false, watch = false;
-    double interval = WATCH_DEFAULT_INTERVAL_MS / 1000.0;
-    int opt, rc;
-    cli_getopt_begin();
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
-        if (opt == OPT_FAILED_ONLY) {
-            failed_only = true;
-        } else if (opt == OPT_WATCH) {
-            watch = true;
-        } else if (opt == OPT_INTERVAL) {
-            if ((rc = cli_parse_seconds(c, "--interval", optarg, false, &interval)) != 0)
-                return rc;
-        } else if ((rc = cli_common_flag(c, opt, argv)) != CLI_CONTINUE) {
-            return rc;
-        }
-    }
-    if ((rc = cli_positionals(c, argc, argv, 1, 1, "RUN_ID")) != 0 || (rc = cli_connect(c)) != 0)
+    bool failed_only = false;
+    int rc = cli_parse(c, argc, argv, failed_only_flag, &failed_only);
+    if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
-    if (watch) /* become the engine before the run exists, so we drive it */
+    if (c->watch) /* become the engine before the run exists, so we drive it */
         c->client->ops->engine_acquire(c->client);
     json_t *summary = NULL;
     sh_err e = SH_ERR_INIT;
     if (c->client->ops->run_rerun(c->client, argv[optind], failed_only, &summary, &e) != 0)
         return cli_fail(&e);
-    rc = cli_after_submit(c, summary, NULL, watch, (int)(interval * 1000));
+    rc = cli_after_submit(c, summary, NULL, c->watch, c->interval_ms);
     json_decref(summary);
     return rc;
 }
 
 int cmd_run_delete(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_no_flags(c, argc, argv, 1, 1, "RUN_ID");
+    int rc = cli_parse(c, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     const char *id = argv[optind];

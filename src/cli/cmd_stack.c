@@ -15,60 +15,31 @@
 #include "util/sbuf.h"
 #include "util/timeutil.h"
 
-enum {
-    OPT_BACKEND = OPT_FIRST_LEAF,
-    OPT_REBUILD,
-    OPT_WATCH,
-    OPT_INTERVAL,
-    OPT_DRY_RUN
-};
-
 typedef struct stack_opts {
     const char *backend;
-    bool rebuild, watch, dry_run;
-    double interval;
+    bool rebuild, dry_run;
     const char *name; /* the positional, or NULL */
 } stack_opts;
 
-static const struct option STACK_OPTIONS[] = {{"backend", required_argument, NULL, OPT_BACKEND},
-                                              {"rebuild", no_argument, NULL, OPT_REBUILD},
-                                              {"watch", no_argument, NULL, OPT_WATCH},
-                                              {"interval", required_argument, NULL, OPT_INTERVAL},
-                                              {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-                                              CLI_COMMON_OPTIONS,
-                                              {0}};
-
-/* Parses the flags a verb allows (`allowed` lists their option values, 0
- * terminated) and up to one positional NAME (required when min_names is 1).
- * CLI_CONTINUE, or the exit code. */
-static int parse_stack_args(cli_ctx *c, int argc, char **argv, const int *allowed, int min_names,
-                            stack_opts *o)
+/* --backend, --rebuild, --dry-run: the table says which verb takes which. */
+static int stack_flag(cli_ctx *c, cli_flag_id id, const char *value, void *arg)
 {
-    int opt, rc;
-    o->interval = WATCH_DEFAULT_INTERVAL_MS / 1000.0;
-    cli_getopt_begin();
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, STACK_OPTIONS, NULL)) != -1) {
-        bool ok = opt < OPT_FIRST_LEAF;
-        for (const int *a = allowed; *a && !ok; a++)
-            ok = *a == opt;
-        if (!ok)
-            return cli_usage_error(c, "unknown flag '%s'", argv[optind - 1]);
-        switch (opt) {
-        case OPT_BACKEND: o->backend = optarg; break;
-        case OPT_REBUILD: o->rebuild = true; break;
-        case OPT_WATCH: o->watch = true; break;
-        case OPT_DRY_RUN: o->dry_run = true; break;
-        case OPT_INTERVAL:
-            if ((rc = cli_parse_seconds(c, "--interval", optarg, false, &o->interval)) != 0)
-                return rc;
-            break;
-        default:
-            if ((rc = cli_common_flag(c, opt, argv)) != CLI_CONTINUE)
-                return rc;
-        }
+    stack_opts *o = arg;
+    switch (id) {
+    case F_BACKEND: o->backend = value; break;
+    case F_REBUILD: o->rebuild = true; break;
+    case F_DRY_RUN: o->dry_run = true; break;
+    default: return cli_usage_error(c, "unhandled flag --%s", CLI_FLAGS[id].name);
     }
-    if ((rc = cli_positionals(c, argc, argv, min_names, 1, "NAME")) != 0 ||
-        (rc = cli_connect(c)) != 0)
+    return CLI_CONTINUE;
+}
+
+/* Flags and the optional or required NAME (as the table says), then the
+ * connection.  CLI_CONTINUE, or the exit code. */
+static int parse_stack_args(cli_ctx *c, int argc, char **argv, stack_opts *o)
+{
+    int rc = cli_parse(c, argc, argv, stack_flag, o);
+    if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     o->name = optind < argc ? argv[optind] : NULL;
     return CLI_CONTINUE;
@@ -211,13 +182,10 @@ static void print_stack_list(json_t *stacks)
 
 int cmd_stack_list(cli_ctx *c, int argc, char **argv)
 {
-    static const int allowed[] = {0};
     stack_opts o = {0};
-    int rc = parse_stack_args(c, argc, argv, allowed, 0, &o);
+    int rc = parse_stack_args(c, argc, argv, &o);
     if (rc != CLI_CONTINUE)
         return rc;
-    if (o.name)
-        return cli_usage_error(c, "stack list takes no NAME");
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
     if (c->client->ops->stack_list(c->client, &out, &e) != 0)
@@ -241,9 +209,8 @@ static bool row_ready(json_t *r)
 
 int cmd_stack_check(cli_ctx *c, int argc, char **argv)
 {
-    static const int allowed[] = {OPT_BACKEND, 0};
     stack_opts o = {0};
-    int rc = parse_stack_args(c, argc, argv, allowed, 0, &o);
+    int rc = parse_stack_args(c, argc, argv, &o);
     if (rc != CLI_CONTINUE)
         return rc;
     json_t *out = NULL;
@@ -308,19 +275,18 @@ static void print_install_submitted(json_t *summary, const char *task_id)
 
 int cmd_stack_install(cli_ctx *c, int argc, char **argv)
 {
-    static const int allowed[] = {OPT_BACKEND, OPT_REBUILD, OPT_WATCH, OPT_INTERVAL, 0};
     stack_opts o = {0};
-    int rc = parse_stack_args(c, argc, argv, allowed, 1, &o);
+    int rc = parse_stack_args(c, argc, argv, &o);
     if (rc != CLI_CONTINUE)
         return rc;
-    if (o.watch) /* become the engine first, so this process drives the install */
+    if (c->watch) /* become the engine first, so this process drives the install */
         c->client->ops->engine_acquire(c->client);
     json_t *summary = NULL;
     sh_err e = SH_ERR_INIT;
     if (c->client->ops->stack_install(c->client, o.name, o.backend, o.rebuild, &summary, &e) != 0)
         return stack_fail(&e);
-    if (o.watch || c->json) {
-        rc = cli_after_submit(c, summary, NULL, o.watch, (int)(o.interval * 1000));
+    if (c->watch || c->json) {
+        rc = cli_after_submit(c, summary, NULL, c->watch, c->interval_ms);
     } else {
         char *task_id = install_task_id(c, out_str(summary, "id"));
         print_install_submitted(summary, task_id);
@@ -346,9 +312,8 @@ static int rows_exit_code(json_t *rows)
 
 int cmd_stack_delete(cli_ctx *c, int argc, char **argv)
 {
-    static const int allowed[] = {OPT_BACKEND, 0};
     stack_opts o = {0};
-    int rc = parse_stack_args(c, argc, argv, allowed, 1, &o);
+    int rc = parse_stack_args(c, argc, argv, &o);
     if (rc != CLI_CONTINUE)
         return rc;
     json_t *out = NULL;
@@ -392,9 +357,8 @@ static void print_gc_table(json_t *rows)
 
 int cmd_stack_gc(cli_ctx *c, int argc, char **argv)
 {
-    static const int allowed[] = {OPT_DRY_RUN, 0};
     stack_opts o = {0};
-    int rc = parse_stack_args(c, argc, argv, allowed, 0, &o);
+    int rc = parse_stack_args(c, argc, argv, &o);
     if (rc != CLI_CONTINUE)
         return rc;
     json_t *out = NULL;

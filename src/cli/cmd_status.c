@@ -141,7 +141,7 @@ static void print_report(json_t *r)
 
 int cmd_status(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_no_flags(c, argc, argv, 0, 0, "");
+    int rc = cli_parse(c, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE)
         return rc;
     json_t *report = build_report(c);

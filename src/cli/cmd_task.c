@@ -32,8 +32,6 @@ typedef struct task_opts {
     json_t *fields;  /* per-field flags, applied over the base */
     json_t *env_set; /* --env KEY=VALUE, one extra {"set": ...} rule */
     bool dry_run;
-    bool watch;
-    double interval;
 } task_opts;
 
 /* --- --inline-script ----------------------------------------------------- */
@@ -233,83 +231,28 @@ static int assemble_task(const task_opts *o, const char *command, json_t **out, 
 /* parse_number_flag: the flag is not one of its flags. */
 #define NOT_A_NUMBER_FLAG (-2)
 
-enum {
-    OPT_FROM_FILE = OPT_FIRST_LEAF,
-    OPT_FROM_STDIN,
-    OPT_INLINE,
-    OPT_BACKEND,
-    OPT_RUN_NAME,
-    OPT_ID,
-    OPT_NAME,
-    OPT_CPUS,
-    OPT_MEMORY,
-    OPT_TIME,
-    OPT_PARTITION,
-    OPT_GRES,
-    OPT_IMAGE,
-    OPT_WORKDIR,
-    OPT_ENV,
-    OPT_RETRIES,
-    OPT_RETRY_DELAY,
-    OPT_DRY_RUN,
-    OPT_WATCH,
-    OPT_INTERVAL,
-};
-
-static const struct option TASK_OPTIONS[] = {
-    {"from-file", required_argument, NULL, OPT_FROM_FILE},
-    {"from-stdin", no_argument, NULL, OPT_FROM_STDIN},
-    {"inline-script", required_argument, NULL, OPT_INLINE},
-    {"backend", required_argument, NULL, OPT_BACKEND},
-    {"run-name", required_argument, NULL, OPT_RUN_NAME},
-    {"id", required_argument, NULL, OPT_ID},
-    {"name", required_argument, NULL, OPT_NAME},
-    {"cpus", required_argument, NULL, OPT_CPUS},
-    {"memory", required_argument, NULL, OPT_MEMORY},
-    {"time", required_argument, NULL, OPT_TIME},
-    {"partition", required_argument, NULL, OPT_PARTITION},
-    {"gres", required_argument, NULL, OPT_GRES},
-    {"image", required_argument, NULL, OPT_IMAGE},
-    {"working-dir", required_argument, NULL, OPT_WORKDIR},
-    {"env", required_argument, NULL, OPT_ENV},
-    {"retries", required_argument, NULL, OPT_RETRIES},
-    {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
-    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-    {"watch", no_argument, NULL, OPT_WATCH},
-    {"interval", required_argument, NULL, OPT_INTERVAL},
-    CLI_COMMON_OPTIONS,
-    {0}};
-
 /* The task field a string flag sets, or NULL. */
-static const char *string_field(int opt)
+static const char *string_field(cli_flag_id id)
 {
-    switch (opt) {
-    case OPT_ID: return "id";
-    case OPT_NAME: return "name";
-    case OPT_MEMORY: return "memory";
-    case OPT_TIME: return "time_limit";
-    case OPT_PARTITION: return "partition";
-    case OPT_GRES: return "gres";
-    case OPT_IMAGE: return "image";
-    case OPT_WORKDIR: return "working_dir";
+    switch (id) {
+    case F_ID: return "id";
+    case F_NAME: return "name";
+    case F_MEMORY: return "memory";
+    case F_TIME: return "time_limit";
+    case F_PARTITION: return "partition";
+    case F_GRES: return "gres";
+    case F_IMAGE: return "image";
+    case F_WORKING_DIR: return "working_dir";
     default: return NULL;
     }
 }
 
-static const char *flag_name(int opt)
-{
-    for (const struct option *o = TASK_OPTIONS; o->name; o++)
-        if (o->val == opt)
-            return o->name;
-    return "?";
-}
-
 /* Sets a string field; flag values must be UTF-8 to travel as JSON. */
-static int set_string(cli_ctx *c, json_t *obj, const char *key, int opt, const char *value)
+static int set_string(cli_ctx *c, json_t *obj, const char *key, cli_flag_id id, const char *value)
 {
     json_t *s = json_string(value);
     if (!s)
-        return cli_usage_error(c, "--%s: value is not valid UTF-8", flag_name(opt));
+        return cli_usage_error(c, "--%s: value is not valid UTF-8", CLI_FLAGS[id].name);
     json_object_set_new(obj, key, s);
     return CLI_CONTINUE;
 }
@@ -337,54 +280,51 @@ static int add_env(cli_ctx *c, task_opts *o, const char *item)
     return rc;
 }
 
-static int parse_number_flag(cli_ctx *c, task_opts *o, int opt, const char *value)
+static int parse_number_flag(cli_ctx *c, task_opts *o, cli_flag_id id, const char *value)
 {
     long n = 0;
     double secs = 0;
     int rc;
-    switch (opt) {
-    case OPT_CPUS:
+    switch (id) {
+    case F_CPUS:
         if ((rc = cli_parse_int(c, "--cpus", value, 1, &n)) != 0)
             return rc;
         json_object_set_new(o->fields, "cpus", json_integer(n));
         return CLI_CONTINUE;
-    case OPT_RETRIES:
+    case F_RETRIES:
         if ((rc = cli_parse_int(c, "--retries", value, 0, &n)) != 0)
             return rc;
         json_object_set_new(o->fields, "retries", json_integer(n));
         return CLI_CONTINUE;
-    case OPT_RETRY_DELAY:
+    case F_RETRY_DELAY:
         if ((rc = cli_parse_seconds(c, "--retry-delay", value, true, &secs)) != 0)
             return rc;
         json_object_set_new(o->fields, "retry_delay",
                             secs == floor(secs) ? json_integer((json_int_t)secs) : json_real(secs));
         return CLI_CONTINUE;
-    case OPT_INTERVAL:
-        rc = cli_parse_seconds(c, "--interval", value, false, &o->interval);
-        return rc ? rc : CLI_CONTINUE;
     default: return NOT_A_NUMBER_FLAG;
     }
 }
 
-/* One flag: CLI_CONTINUE to go on, or the exit code. */
-static int task_flag(cli_ctx *c, task_opts *o, int opt, char **argv)
+/* One of its own flags: CLI_CONTINUE to go on, or the exit code. */
+static int task_flag(cli_ctx *c, cli_flag_id id, const char *value, void *arg)
 {
-    const char *field = string_field(opt);
+    task_opts *o = arg;
+    const char *field = string_field(id);
     if (field)
-        return set_string(c, o->fields, field, opt, optarg);
-    int rc = parse_number_flag(c, o, opt, optarg);
+        return set_string(c, o->fields, field, id, value);
+    int rc = parse_number_flag(c, o, id, value);
     if (rc != NOT_A_NUMBER_FLAG)
         return rc;
-    switch (opt) {
-    case OPT_FROM_FILE: o->from_file = optarg; break;
-    case OPT_FROM_STDIN: o->from_stdin = true; break;
-    case OPT_INLINE: o->inline_script = optarg; break;
-    case OPT_BACKEND: o->backend = optarg; break;
-    case OPT_RUN_NAME: o->run_name = optarg; break;
-    case OPT_ENV: return add_env(c, o, optarg);
-    case OPT_DRY_RUN: o->dry_run = true; break;
-    case OPT_WATCH: o->watch = true; break;
-    default: return cli_common_flag(c, opt, argv);
+    switch (id) {
+    case F_FROM_FILE: o->from_file = value; break;
+    case F_FROM_STDIN: o->from_stdin = true; break;
+    case F_INLINE_SCRIPT: o->inline_script = value; break;
+    case F_BACKEND: o->backend = value; break;
+    case F_RUN_NAME: o->run_name = value; break;
+    case F_ENV: return add_env(c, o, value);
+    case F_DRY_RUN: o->dry_run = true; break;
+    default: return cli_usage_error(c, "unhandled flag --%s", CLI_FLAGS[id].name);
     }
     return CLI_CONTINUE;
 }
@@ -424,7 +364,7 @@ static int submit(cli_ctx *c, const task_opts *o, json_t *task)
     const char *id = json_string_value(json_object_get(task, "id"));
     char *run_name =
         o->run_name ? xstrdup(o->run_name) : xasprintf("_adhoc/%s", id ? id : TASK_DEFAULT_ID);
-    if (o->watch) /* become the engine first, so this process drives the run */
+    if (c->watch) /* become the engine first, so this process drives the run */
         c->client->ops->engine_acquire(c->client);
     json_t *doc = json_pack("{s:[O]}", "tasks", task);
     json_t *summary = NULL;
@@ -434,7 +374,7 @@ static int submit(cli_ctx *c, const task_opts *o, json_t *task)
     free(run_name);
     if (rc != 0)
         return cli_fail(&e);
-    rc = cli_after_submit(c, summary, id, o->watch, (int)(o->interval * 1000));
+    rc = cli_after_submit(c, summary, id, c->watch, c->interval_ms);
     json_decref(summary);
     return rc;
 }
@@ -443,25 +383,18 @@ static int submit(cli_ctx *c, const task_opts *o, json_t *task)
  * (a usage error, or 0 after --help). */
 static int parse_task_args(cli_ctx *c, task_opts *o, int argc, char **argv)
 {
-    int opt, rc = CLI_CONTINUE;
-    cli_getopt_begin();
-    while (rc == CLI_CONTINUE &&
-           (opt = getopt_long(argc, argv, CLI_COMMON_SHORT, TASK_OPTIONS, NULL)) != -1)
-        rc = task_flag(c, o, opt, argv);
+    int rc = cli_parse(c, argc, argv, task_flag, o);
     if (rc != CLI_CONTINUE)
         return rc;
-    if ((rc = cli_positionals(c, argc, argv, 0, 1, "COMMAND (quote it as one argument)")) != 0 ||
-        (rc = check_sources(c, o, argc - optind)) != 0)
+    if ((rc = check_sources(c, o, argc - optind)) != 0)
         return rc;
     return CLI_CONTINUE;
 }
 
 int cmd_task_run(cli_ctx *c, int argc, char **argv)
 {
-    task_opts o = {.backend = TASK_DEFAULT_BACKEND,
-                   .fields = json_object(),
-                   .env_set = json_object(),
-                   .interval = WATCH_DEFAULT_INTERVAL_MS / 1000.0};
+    task_opts o = {
+        .backend = TASK_DEFAULT_BACKEND, .fields = json_object(), .env_set = json_object()};
     json_t *task = NULL;
     sh_err e = SH_ERR_INIT;
     int rc = parse_task_args(c, &o, argc, argv);

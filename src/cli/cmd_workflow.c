@@ -37,7 +37,7 @@ static void print_workflow_table(json_t *workflows)
 
 int cmd_workflow_list(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_no_flags(c, argc, argv, 0, 0, "");
+    int rc = cli_parse(c, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
     json_t *out = NULL;
@@ -134,30 +134,30 @@ static void print_workflow_view(json_t *view, bool scripts)
     sbuf_free(&b);
 }
 
+typedef struct workflow_opts {
+    const char *backend;
+    bool scripts;
+} workflow_opts;
+
+/* --backend (view, run) and --scripts (view). */
+static int workflow_flag(cli_ctx *c, cli_flag_id id, const char *value, void *arg)
+{
+    workflow_opts *o = arg;
+    if (id == F_BACKEND)
+        o->backend = value;
+    else
+        o->scripts = true;
+    return CLI_CONTINUE;
+}
+
 int cmd_workflow_view(cli_ctx *c, int argc, char **argv)
 {
-    enum {
-        OPT_BACKEND = OPT_FIRST_LEAF,
-        OPT_SCRIPTS
-    };
-    static const struct option opts[] = {{"backend", required_argument, NULL, OPT_BACKEND},
-                                         {"scripts", no_argument, NULL, OPT_SCRIPTS},
-                                         CLI_COMMON_OPTIONS,
-                                         {0}};
-    const char *backend = NULL;
-    bool scripts = false;
-    int opt, rc;
-    cli_getopt_begin();
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
-        if (opt == OPT_BACKEND)
-            backend = optarg;
-        else if (opt == OPT_SCRIPTS)
-            scripts = true;
-        else if ((rc = cli_common_flag(c, opt, argv)) != CLI_CONTINUE)
-            return rc;
-    }
-    if ((rc = cli_positionals(c, argc, argv, 1, 1, "NAME")) != 0 || (rc = cli_connect(c)) != 0)
+    workflow_opts o = {0};
+    int rc = cli_parse(c, argc, argv, workflow_flag, &o);
+    if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
+    const char *backend = o.backend;
+    bool scripts = o.scripts;
     json_t *view = NULL;
     sh_err e = SH_ERR_INIT;
     if (c->client->ops->workflow_view(c->client, argv[optind], backend, &view, &e) != 0)
@@ -172,42 +172,18 @@ int cmd_workflow_view(cli_ctx *c, int argc, char **argv)
 
 int cmd_workflow_run(cli_ctx *c, int argc, char **argv)
 {
-    enum {
-        OPT_BACKEND = OPT_FIRST_LEAF,
-        OPT_WATCH,
-        OPT_INTERVAL
-    };
-    static const struct option opts[] = {{"backend", required_argument, NULL, OPT_BACKEND},
-                                         {"watch", no_argument, NULL, OPT_WATCH},
-                                         {"interval", required_argument, NULL, OPT_INTERVAL},
-                                         CLI_COMMON_OPTIONS,
-                                         {0}};
-    const char *backend = NULL;
-    bool watch = false;
-    double interval = WATCH_DEFAULT_INTERVAL_MS / 1000.0;
-    int opt, rc;
-    cli_getopt_begin();
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
-        if (opt == OPT_BACKEND) {
-            backend = optarg;
-        } else if (opt == OPT_WATCH) {
-            watch = true;
-        } else if (opt == OPT_INTERVAL) {
-            if ((rc = cli_parse_seconds(c, "--interval", optarg, false, &interval)) != 0)
-                return rc;
-        } else if ((rc = cli_common_flag(c, opt, argv)) != CLI_CONTINUE) {
-            return rc;
-        }
-    }
-    if ((rc = cli_positionals(c, argc, argv, 1, 1, "NAME")) != 0 || (rc = cli_connect(c)) != 0)
+    workflow_opts o = {0};
+    int rc = cli_parse(c, argc, argv, workflow_flag, &o);
+    if (rc != CLI_CONTINUE || (rc = cli_connect(c)) != 0)
         return rc;
-    if (watch) /* become the engine before the run exists, so we drive it */
+    const char *backend = o.backend;
+    if (c->watch) /* become the engine before the run exists, so we drive it */
         c->client->ops->engine_acquire(c->client);
     json_t *summary = NULL;
     sh_err e = SH_ERR_INIT;
     if (c->client->ops->workflow_run(c->client, argv[optind], backend, &summary, &e) != 0)
         return cli_fail(&e);
-    rc = cli_after_submit(c, summary, NULL, watch, (int)(interval * 1000));
+    rc = cli_after_submit(c, summary, NULL, c->watch, c->interval_ms);
     json_decref(summary);
     return rc;
 }
