@@ -701,6 +701,64 @@ function M.load(files)
   return finalize(state)
 end
 
+-- Whether a file's text declares settings: for a file that did not load,
+-- whose settings are then unknown rather than the defaults.
+local function declares_settings(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return false
+  end
+  local text = f:read("a")
+  f:close()
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    if line:match("^%s*settings%s*[{(\"']") or line:match("^%s*settings%s*$") then
+      return true
+    end
+  end
+  return false
+end
+
+local function message_of(err)
+  if type(err) == "table" and err.message then
+    return err.message
+  end
+  return tostring(err)
+end
+
+-- load_settings{explicit = path, user = path, project = path} -> loaded config
+-- For the commands that need only the settings (data dir, server, auth), when
+-- load() failed: the one file that may hold the settings is evaluated alone
+-- (the explicit file, else the user file, else the project file, which may
+-- hold settings only when there is no user file).  A file that fails after its
+-- settings block still gives them; one that fails before (or does not parse)
+-- gives none: an error when its text declares settings, the defaults
+-- otherwise.  `config.files.settings` names the file the settings came from.
+function M.load_settings(files)
+  files = files or {}
+  local state = {
+    files = { explicit = file_arg(files.explicit), user = file_arg(files.user),
+              project = file_arg(files.project) },
+    layers = {}, backends = {}, backend_by = {},
+  }
+  local path, kind = state.files.explicit, "explicit"
+  if path then
+    state.files.user, state.files.project = nil, nil
+  elseif state.files.user then
+    path, kind = state.files.user, "user"
+  else
+    path, kind = state.files.project, "project"
+  end
+  if path then
+    local ok, err = pcall(load_file, state, path, kind)
+    if not ok and not state.settings and declares_settings(path) then
+      util.raise("cannot establish the settings (data dir, server): " .. message_of(err))
+    end
+  end
+  local loaded = finalize(state)
+  loaded.config.files.settings = state.settings and path or NULL
+  return loaded
+end
+
 -- ---- workflow documents --------------------------------------------------
 
 local function read_json_file(path, label, where)

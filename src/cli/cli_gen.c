@@ -255,8 +255,10 @@ static void gen_docs(FILE *out)
 {
     fputs(CLI_DOCS_BEGIN "\n\n", out);
     fputs("Every command, what it needs before it runs (nothing; the settings: data dir, server,\n"
-          "auth; or the whole config), and its own flags. All of them also take the common flags\n"
-          "and the server credentials below, except `lua`, which takes only those listed.\n\n"
+          "auth, which still load when the project file does not, see [Broken\n"
+          "config](#broken-config); or the whole config), and its own flags. All of them also\n"
+          "take the common flags and the server credentials below, except `lua`, which takes\n"
+          "only those listed.\n\n"
           "| Command | Needs | Summary |\n|---|---|---|\n",
           out);
     for (size_t i = 0; i < CLI_NCOMMANDS; i++) {

@@ -7,6 +7,7 @@
 
 #include "cli/cli_internal.h"
 #include "client/client.h"
+#include "util/sbuf.h"
 
 #ifndef SCRIPTHUT_VERSION
 #define SCRIPTHUT_VERSION "dev"
@@ -126,13 +127,40 @@ static int dispatch(cli_ctx *c, int argc, char **argv, int at)
     return cmd->run(c, argc - at - 1, argv + at + 1);
 }
 
+/* One line on stderr when a command that needs only the settings runs without
+ * the rest of the config: the error, and the data dir (or server) used. */
+static void warn_config_fallback(cli_ctx *c)
+{
+    const char *file = NULL;
+    const char *why = client_config_fallback(c->client, &file);
+    if (!why)
+        return;
+    sbuf b = SBUF_INIT;
+    sbuf_puts(&b, "Warning: the config does not load: ");
+    for (const char *p = why; *p; p++) /* one line, whatever the message */
+        sbuf_putc(&b, *p == '\n' || *p == '\r' ? ' ' : *p);
+    if (file)
+        sbuf_printf(&b, "; using the settings of %s", file);
+    else
+        sbuf_puts(&b, "; using the default settings");
+    const char *dir = client_data_dir(c->client);
+    if (dir)
+        sbuf_printf(&b, " (data dir %s)", dir);
+    else
+        sbuf_printf(&b, " (server %s)", client_server(c->client));
+    fprintf(stderr, "%s\n", sbuf_cstr(&b));
+    sbuf_free(&b);
+}
+
 int cli_connect(cli_ctx *c)
 {
     if (c->client)
         return 0;
     sh_err e = SH_ERR_INIT;
+    c->opts.settings_suffice = c->cmd && c->cmd->needs <= CLI_NEEDS_SETTINGS;
     if (client_open(&c->opts, &c->client, &e) != 0)
         return cli_fail(&e);
+    warn_config_fallback(c);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* cmd_run.c - `scripthut run list|view|watch|cancel|rerun|delete`, and what
  * every submission prints (cli_after_submit).  `run logs` is in cmd_logs.c. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli_internal.h"
@@ -118,6 +119,24 @@ int cmd_run_watch(cli_ctx *c, int argc, char **argv)
     return exit_status && strcmp(status, "completed") != 0 ? EXIT_ERROR : EXIT_OK;
 }
 
+/* A cancel with a config that does not load: when the broken part is the
+ * run's backend, say that the cancel goes through the definition the run
+ * was submitted with (the engine keeps it with the run), not the edited one. */
+static void note_broken_backend(cli_ctx *c, json_t *summary)
+{
+    const char *why = client_config_fallback(c->client, NULL);
+    const char *backend = out_str(summary, "backend_name");
+    if (!why || !backend || !strcmp(backend, "local"))
+        return;
+    char *needle = xasprintf("backend \"%s\"", backend);
+    if (strstr(why, needle))
+        fprintf(stderr,
+                "Note: run %s is on backend \"%s\", the broken part of the config; the "
+                "cancel reaches it through the definition the run was submitted with\n",
+                out_str(summary, "id") ? out_str(summary, "id") : "?", backend);
+    free(needle);
+}
+
 int cmd_run_cancel(cli_ctx *c, int argc, char **argv)
 {
     int rc = cli_parse(c, argc, argv, NULL, NULL);
@@ -128,6 +147,7 @@ int cmd_run_cancel(cli_ctx *c, int argc, char **argv)
     sh_err e = SH_ERR_INIT;
     if (c->client->ops->run_cancel(c->client, id, &summary, &e) != 0)
         return cli_fail(&e);
+    note_broken_backend(c, summary);
     if (c->json) {
         out_json(summary, false);
     } else {

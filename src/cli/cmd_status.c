@@ -1,7 +1,9 @@
 /* cmd_status.c - `scripthut status`: what this CLI would use and whether it
  * works: version, transport, config files, data dir, engine, backends, runs.
  * A broken config is reported, not fatal: this is the command to run when
- * something is wrong.  Exit 0 whenever the report was printed. */
+ * something is wrong.  When only the project file is broken, the rest comes
+ * from the settings alone (as for every command that needs no more).  Exit 0
+ * whenever the report was printed. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +45,9 @@ static json_t *build_report(cli_ctx *c)
                           "server", "server_source", "config_files", "config_error", "data_dir",
                           "engine", "backends", "runs");
     sh_err e = SH_ERR_INIT;
+    /* A config that does not load is reported, with what the settings alone
+     * still show (the data dir, the engine, the runs). */
+    c->opts.settings_suffice = true;
     if (client_open(&c->opts, &c->client, &e) != 0) {
         json_object_set_new(r, "config_error", json_string(e.msg));
         return r;
@@ -62,6 +67,9 @@ static json_t *build_report(cli_ctx *c)
             json_object_set(r, keys[i], v);
     }
     json_decref(info);
+    const char *fallback = client_config_fallback(c->client, NULL);
+    if (fallback) /* only the settings loaded: say why */
+        json_object_set_new(r, "config_error", json_string(fallback));
     json_object_set_new(r, "runs", run_counts(c->client, r));
     return r;
 }
@@ -104,7 +112,8 @@ static void print_report(json_t *r)
         char *line = xasprintf("! %s", err);
         print_field("", line);
         free(line);
-        return;
+        if (!out_str(r, "data_dir") && !json_is_object(json_object_get(r, "engine")))
+            return; /* not even the settings: nothing more to say */
     }
     print_field("Data dir:", out_str(r, "data_dir"));
     char *server = xasprintf("%s (%s)", out_str(r, "server"), out_str(r, "server_source"));

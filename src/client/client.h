@@ -34,6 +34,10 @@ typedef struct client_options {
     const char *cf_client_id;     /* --cf-client-id: Cloudflare Access service token */
     const char *cf_client_secret; /* --cf-client-secret */
     const char *cf_access_token;  /* --cf-access-token: a user's Access JWT */
+    /* The command needs only the settings (data dir, server, auth): when the
+     * config does not load, open with the settings alone (svc_open_settings)
+     * and say so through client_config_fallback. */
+    bool settings_suffice;
 } client_options;
 
 struct client_ops {
@@ -100,12 +104,26 @@ struct cli_client {
     const struct client_ops *ops;
     char *server;       /* "local" or the URL */
     const char *source; /* where `server` came from */
+    /* client_options.settings_suffice and the config did not load: why, the
+     * file the settings came from (NULL: the defaults) and, in local mode,
+     * the data dir they name.  All NULL otherwise. */
+    char *fallback_error;
+    char *settings_file;
+    char *fallback_data_dir;
 };
 
 /* Chooses the implementation and connects (local: loads the config and opens
  * the store). */
 int client_open(const client_options *opts, cli_client **out, sh_err *e);
 void client_close(cli_client *cl); /* NULL is fine */
+
+/* The config's load error when only its settings were loaded
+ * (settings_suffice), else NULL; *settings_file: the file they came from, or
+ * NULL for the defaults. */
+const char *client_config_fallback(const cli_client *cl, const char **settings_file);
+/* The data dir the settings-only fallback uses (NULL without a fallback, and
+ * in server mode). */
+const char *client_data_dir(const cli_client *cl);
 
 /* "local" or the server URL, and where the choice came from
  * ("--server", "SCRIPTHUT_SERVER", "settings.cli_server", "default"). */

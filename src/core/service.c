@@ -40,14 +40,16 @@ static int svc_init_store(svc *s, sh_err *e)
     return 0;
 }
 
-int svc_open(const char *explicit_config, svc **out, sh_err *e)
+typedef int (*config_loader)(struct host *h, const char *explicit_path, json_t **config, sh_err *e);
+
+static int svc_open_with(config_loader load, const char *explicit_config, svc **out, sh_err *e)
 {
     svc *s = xcalloc(1, sizeof *s);
     s->lock_fd = -1;
     s->host = host_new(e);
     if (!s->host)
         goto fail;
-    if (host_load_config(s->host, explicit_config, &s->config, e) < 0)
+    if (load(s->host, explicit_config, &s->config, e) < 0)
         goto fail;
     /* Stacks get their identity hash here, so every run's frozen context
      * (and env.lua's STACK_DIR) carries it. */
@@ -67,6 +69,16 @@ int svc_open(const char *explicit_config, svc **out, sh_err *e)
 fail:
     svc_close(s);
     return -1;
+}
+
+int svc_open(const char *explicit_config, svc **out, sh_err *e)
+{
+    return svc_open_with(host_load_config, explicit_config, out, e);
+}
+
+int svc_open_settings(const char *explicit_config, svc **out, sh_err *e)
+{
+    return svc_open_with(host_load_settings, explicit_config, out, e);
 }
 
 int svc_open_engine_only(const char *data_dir, double poll_interval, int retention_days, svc **out,

@@ -21,6 +21,11 @@ struct host;
 
 /* Loads the config (explicit path or discovery) and opens the store. */
 int svc_open(const char *explicit_config, svc **out, sh_err *e);
+/* Like svc_open with only the settings (host_load_settings): for commands
+ * that need no more, when the config does not load.  svc_config()'s
+ * "files"."settings" names the file the settings came from (null: the
+ * defaults). */
+int svc_open_settings(const char *explicit_config, svc **out, sh_err *e);
 /* Opens only the store of data_dir, without any config: for the detached
  * engine, which gets everything it needs from the runs' frozen contexts. */
 int svc_open_engine_only(const char *data_dir, double poll_interval, int retention_days, svc **out,

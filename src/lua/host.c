@@ -502,7 +502,8 @@ static void host_keep_loaded(struct host *h)
     h->loaded_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
 }
 
-int host_load_config(host *h, const char *explicit_path, json_t **config, sh_err *e)
+/* Runs scripthut.config's `fn` (load or load_settings) over the config files. */
+static int host_load(host *h, const char *fn, const char *explicit_path, json_t **config, sh_err *e)
 {
     *config = NULL;
     char *explicit_abs = NULL, *user = NULL, *project = NULL;
@@ -522,7 +523,7 @@ int host_load_config(host *h, const char *explicit_path, json_t **config, sh_err
     free(user);
     free(project);
 
-    struct invoke inv = {.mod = "scripthut.config", .fn = "load", .ref = LUA_NOREF, .args = args};
+    struct invoke inv = {.mod = "scripthut.config", .fn = fn, .ref = LUA_NOREF, .args = args};
     int rc = host_invoke(h, &inv, true, SH_EINVAL, e);
     json_decref(args);
     if (rc)
@@ -538,6 +539,16 @@ int host_load_config(host *h, const char *explicit_path, json_t **config, sh_err
     host_keep_loaded(h);
     host_limits_from_settings(h, *config);
     return 0;
+}
+
+int host_load_config(host *h, const char *explicit_path, json_t **config, sh_err *e)
+{
+    return host_load(h, "load", explicit_path, config, e);
+}
+
+int host_load_settings(host *h, const char *explicit_path, json_t **config, sh_err *e)
+{
+    return host_load(h, "load_settings", explicit_path, config, e);
 }
 
 int host_workflow_document(host *h, const char *name, json_t **doc, sh_err *e)

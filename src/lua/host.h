@@ -29,6 +29,15 @@ void host_free(host *h);
  * configuration object described in docs/config-json.md. */
 int host_load_config(host *h, const char *explicit_path, json_t **config, sh_err *e);
 
+/* For commands that need only the settings, after host_load_config failed:
+ * the one file that may hold the settings (the explicit file, else the user
+ * file, else the project file) evaluated alone (config.lua, load_settings).
+ * *config has the shape of host_load_config's, with the settings, the
+ * backends declared before any error, and "files"."settings": the file the
+ * settings came from, or null for the defaults.  Fails when the settings
+ * cannot be established (a file that declares them does not get that far). */
+int host_load_settings(host *h, const char *explicit_path, json_t **config, sh_err *e);
+
 /* Evaluates workflow `name` of the loaded config (its tasks function, file or
  * table, in the sandbox) and returns a workflow document
  * {"tasks": [...], "env": [...], "env_groups": {...}}. 404 for an unknown name

@@ -297,6 +297,49 @@ env_group "g" { set = { G = "project" } }
   end)
 end)
 
+describe("settings alone (load_settings)", function()
+  local function files(user_text, project_text)
+    local dir = support.tmpdir()
+    return {
+      user = user_text and support.write(dir, "config.lua", user_text),
+      project = project_text and support.write(dir, "scripthut.lua", project_text),
+    }
+  end
+
+  it("takes the user file's settings and ignores a broken project file", function()
+    local f = files('settings { poll_interval = 7 }', 'workflow "x" {')
+    local c = config.load_settings(f).config
+    assert.are.equal(7, c.settings.poll_interval)
+    assert.are.equal(f.user, c.files.settings)
+    assert.are.same({}, c.workflows)
+  end)
+
+  it("keeps settings declared before the error, and the backends before it", function()
+    local f = files('settings { poll_interval = 9 }\nbackend "a" { type = "noop" }\n'
+      .. 'backend "b" { type = "nope" }')
+    local c = config.load_settings(f).config
+    assert.are.equal(9, c.settings.poll_interval)
+    assert.is_not_nil(named(c.backends, "a"))
+    assert.is_nil(named(c.backends, "b"))
+  end)
+
+  it("refuses when a file that declares settings fails before them", function()
+    for _, text in ipairs { 'settings { data_dir = 42 }', 'backend "b" { type = "nope" }\n'
+      .. 'settings { }', 'settings {' } do
+      local msg = support.error_of(config.load_settings, files(text))
+      assert.is_truthy(msg:find("cannot establish the settings (data dir, server): ", 1, true),
+        msg)
+    end
+  end)
+
+  it("uses the defaults when the failing file has no settings", function()
+    local f = files(nil, 'workflow "x" {')
+    local c = config.load_settings(f).config
+    assert.are.equal(60, c.settings.poll_interval)
+    assert.are.equal(NULL, c.files.settings)
+  end)
+end)
+
 describe("config sandbox", function()
   it("offers the safe standard library and no process or file-writing functions", function()
     load_text([[
