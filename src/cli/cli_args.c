@@ -8,7 +8,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli_internal.h"
 #include "cli/watch.h"
@@ -44,13 +43,6 @@ int cli_usage_error(cli_ctx *c, const char *fmt, ...)
     va_end(ap);
     cli_error("%s (see: scripthut %s --help)", msg, cli_cmd_name(c->cmd, name, sizeof name));
     return EXIT_USAGE;
-}
-
-int cli_exit_code_for(const sh_err *e)
-{
-    if (cli_interrupted())
-        return cli_interrupt_exit_code();
-    return e && e->status == SH_OK ? EXIT_OK : EXIT_ERROR;
 }
 
 int cli_fail(const sh_err *e)
@@ -281,12 +273,4 @@ bool cli_interrupted(void)
 int cli_interrupt_exit_code(void)
 {
     return g_signal == SIGINT || g_signal == 0 ? EXIT_INTERRUPTED : 128 + g_signal;
-}
-
-void cli_sleep_ms(int ms)
-{
-    if (ms <= 0 || cli_interrupted())
-        return;
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL); /* EINTR on Ctrl-C: the caller checks cli_interrupted */
 }

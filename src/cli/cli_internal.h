@@ -223,8 +223,6 @@ int cli_parse_seconds(cli_ctx *c, const char *flag, const char *s, bool allow_ze
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage_error(cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_fail(const sh_err *e);
-/* The one mapping from an error to an exit code (see util/err.h). */
-int cli_exit_code_for(const sh_err *e);
 
 /* "run list" / "status": the leaf's name for messages. */
 const char *cli_cmd_name(const cli_cmd *cmd, char *buf, size_t size);
@@ -236,8 +234,6 @@ const char *cli_cmd_name(const cli_cmd *cmd, char *buf, size_t size);
 void cli_signals_install(void);
 bool cli_interrupted(void);
 int cli_interrupt_exit_code(void); /* 130 for SIGINT, 128+n otherwise */
-/* Sleeps up to ms; returns early when interrupted. */
-void cli_sleep_ms(int ms);
 
 /* --- connection (cli_main.c) --------------------------------------------- */
 

@@ -81,14 +81,6 @@ static int parse_global_flags(cli_ctx *c, int argc, char **argv, int *rc)
     return i;
 }
 
-/* Commands of the Python tool or of DESIGN §1 that this build does not
- * have yet: say so instead of "unknown command". */
-static bool is_planned_noun(const char *noun)
-{
-    (void)noun; /* none left: every planned noun has landed */
-    return false;
-}
-
 static int dispatch(cli_ctx *c, int argc, char **argv, int at)
 {
     const char *noun = argv[at];
@@ -99,10 +91,6 @@ static int dispatch(cli_ctx *c, int argc, char **argv, int at)
         }
         cli_print_main_help(stdout);
         return EXIT_OK;
-    }
-    if (is_planned_noun(noun)) {
-        cli_error("'scripthut %s' is not available in this build yet", noun);
-        return EXIT_ERROR;
     }
     if (!cli_noun_exists(noun)) {
         cli_error("unknown command '%s' (see: scripthut --help)", noun);

@@ -322,35 +322,3 @@ void out_run_outcome(sbuf *b, json_t *run)
         sbuf_putc(b, ')');
     }
 }
-
-/* --- backends ------------------------------------------------------------ */
-
-void out_backend_table(json_t *backends)
-{
-    if (json_array_size(backends) == 0) {
-        puts("No backends configured.");
-        return;
-    }
-    printf("%-20s %-8s %-10s %s\n", "NAME", "TYPE", "STATUS", "MAX_CONCURRENT");
-    sbuf b = SBUF_INIT;
-    size_t i;
-    json_t *be;
-    json_array_foreach(backends, i, be)
-    {
-        json_t *mc = json_object_get(be, "max_concurrent");
-        char max[24] = "-";
-        if (json_is_integer(mc))
-            snprintf(max, sizeof max, "%lld", (long long)json_integer_value(mc));
-        sbuf_reset(&b);
-        out_cell(&b, out_str(be, "name"), 20, true);
-        sbuf_putc(&b, ' ');
-        out_cell(&b, out_str(be, "type"), 8, false);
-        sbuf_putc(&b, ' ');
-        out_cell(&b, json_is_true(json_object_get(be, "connected")) ? "connected" : "down", 10,
-                 false);
-        sbuf_putc(&b, ' ');
-        out_cell(&b, max, 0, false);
-        out_line(stdout, sbuf_cstr(&b), 0);
-    }
-    sbuf_free(&b);
-}

@@ -51,7 +51,4 @@ void out_submitted(json_t *summary, const char *task_hint);
 /* "Run 1a2b3c4d completed: 10/10 tasks (completed=10)". */
 void out_run_outcome(sbuf *b, json_t *run);
 
-/* Backend table (§5.8), or "No backends configured.". */
-void out_backend_table(json_t *backends);
-
 #endif

@@ -3,7 +3,7 @@
  * Every operation that can fail for a user-visible reason fills an sh_err.  The
  * status doubles as the API's HTTP code (404 unknown run, 422 invalid input,
  * 409 conflict, 500 surprise) and is mapped to CLI exit codes in one place
- * (cli_exit_code_for). */
+ * (cli_fail, src/cli/cli_args.c). */
 #ifndef SCRIPTHUT_UTIL_ERR_H
 #define SCRIPTHUT_UTIL_ERR_H
 
