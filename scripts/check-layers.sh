@@ -23,11 +23,6 @@ allowed_for_now=(
     # `scripthut lua` makes its host in cli/: removed when script/ takes the
     # host's creation (script.h).
     "src/cli/cmd_lua.c lua/host.h"
-    # the scripting API's exec and stack_script primitives open a backend and
-    # call its transport: removed when they become client operations.
-    "src/script/mod_scripthut.c backend/backend.h"
-    "src/script/mod_scripthut.c core/service.h"
-    "src/script/mod_scripthut.c transport/transport.h"
 )
 
 if [[ ! -f "$doc" ]]; then

@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "util/err.h"
+#include "util/exec_result.h"
 
 typedef struct cli_client cli_client;
 
@@ -82,6 +83,10 @@ struct client_ops {
     /* --- local mode only (server mode: SH_EUNAVAIL, a message saying so) --- */
     /* The normalised configuration (docs/config-json.md). */
     int (*config)(cli_client *cl, json_t **out, sh_err *e);
+    /* Runs command on backend's machine (this one, or its login node over
+     * SSH); timeout_ms 0 = none.  r is filled on success. */
+    int (*exec)(cli_client *cl, const char *backend, const char *command, int timeout_ms,
+                exec_result *r, sh_err *e);
     /* The install script `stack install NAME [--rebuild]` would run. */
     int (*stack_script)(cli_client *cl, const char *name, bool rebuild, char **script, sh_err *e);
     /* This machine's engine: {"running", "pid", "data_dir", "active_runs"};
@@ -129,10 +134,6 @@ const char *client_data_dir(const cli_client *cl);
  * ("--server", "SCRIPTHUT_SERVER", "settings.cli_server", "default"). */
 const char *client_server(const cli_client *cl);
 const char *client_server_source(const cli_client *cl);
-
-/* Local mode only (NULL otherwise): the service, for the scripting API's
- * exec until that is an operation too. */
-struct svc *client_local_service(cli_client *cl);
 
 /* The detached engine (`daemon run`): opens the store of data_dir without a
  * config (each run carries the context it was submitted with), or, when

@@ -187,6 +187,12 @@ static int local_status(cli_client *cl, json_t **out, sh_err *e)
     return 0;
 }
 
+static int local_exec(cli_client *cl, const char *backend, const char *command, int timeout_ms,
+                      exec_result *r, sh_err *e)
+{
+    return svc_backend_exec(svc_of(cl), backend, command, timeout_ms, r, e);
+}
+
 static int local_config(cli_client *cl, json_t **out, sh_err *e)
 {
     *out = json_incref(svc_config(svc_of(cl)));
@@ -246,6 +252,7 @@ static const struct client_ops local_ops = {
     .stack_delete = local_stack_delete,
     .stack_gc = local_stack_gc,
     .status = local_status,
+    .exec = local_exec,
     .config = local_config,
     .stack_script = local_stack_script,
     .daemon_status = local_daemon_status,
@@ -264,11 +271,6 @@ cli_client *local_client_new(struct svc *s, const char *source)
     lc->base.source = source;
     lc->s = s;
     return &lc->base;
-}
-
-struct svc *client_local_service(cli_client *cl)
-{
-    return cl->ops == &local_ops ? svc_of(cl) : NULL;
 }
 
 int client_run_engine(const char *config_path, const char *data_dir, double poll_interval,

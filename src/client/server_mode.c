@@ -384,6 +384,12 @@ static int sm_config(cli_client *cl, json_t **out, sh_err *e)
     return sh_err_set(e, SH_EUNAVAIL, "config() is not available in server mode yet");
 }
 
+static int sm_exec(cli_client *cl, const char *backend, const char *command, int timeout_ms,
+                   exec_result *r, sh_err *e)
+{
+    return sh_err_set(e, SH_EUNAVAIL, "not available in server mode");
+}
+
 static int sm_stack_script(cli_client *cl, const char *name, bool rebuild, char **script, sh_err *e)
 {
     return sh_err_set(e, SH_EUNAVAIL, "not available in server mode");
@@ -463,6 +469,7 @@ static const struct client_ops server_ops = {
     .stack_delete = sm_stack_delete,
     .stack_gc = sm_stack_gc,
     .status = sm_status,
+    .exec = sm_exec,
     .config = sm_config,
     .stack_script = sm_stack_script,
     .daemon_status = sm_daemon_status,

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "util/err.h"
+#include "util/exec_result.h"
 
 typedef struct svc svc;
 struct host;
@@ -83,6 +84,13 @@ int svc_task_log(svc *s, const char *run_id, const char *task_id, const char *wh
  * last_error, counters, log}, "cluster"?: {...}}]}: the config merged with
  * the engine's last snapshot (service_backends.c). */
 int svc_backend_list(svc *s, json_t **out, sh_err *e);
+
+/* Runs command on backend `name`'s machine, through the backend's own
+ * transport (this machine, or its login node over SSH); timeout_ms 0 = none.
+ * 404 for an unknown backend (the message lists the known ones), 503 for a
+ * backend with no machine to run commands on.  Fills r (exec_result_free). */
+int svc_backend_exec(svc *s, const char *name, const char *command, int timeout_ms, exec_result *r,
+                     sh_err *e);
 
 /* --- stacks (service_stacks.c, docs/stacks.md) ------------------------ */
 

@@ -1,19 +1,24 @@
 /* service_backends.c - `backend list` / `backend status` and GET
  * /api/v1/backends: each configured backend merged with what the engine last
  * wrote about it (core/backend_snapshot.h): connection state, last error,
- * queue depth, command counters and log, cluster info.
+ * queue depth, command counters and log, cluster info.  And a command run on
+ * a backend's machine (svc_backend_exec, the scripting API's exec).
  *
  * The engine may live in another process (the detached daemon, a server), so
  * the snapshot file is the only live view a CLI has.  It is trusted only while
  * the engine that wrote it still holds the engine lock; otherwise the answer
  * says "engine not running, last seen <time>". */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "backend/backend.h"
 
 #include "core/backend_snapshot.h"
 #include "core/engine.h"
 #include "core/service.h"
 #include "core/service_internal.h"
+#include "transport/transport.h"
 
 /* Copies the snapshot's fields (name/type come from the config). */
 static void merge_snapshot(json_t *o, json_t *snap)
@@ -84,4 +89,28 @@ int svc_backend_list(svc *s, json_t **out, sh_err *e)
         json_array_append_new(list, describe_configured(s, b, holder));
     *out = json_pack("{s:o}", "backends", list);
     return 0;
+}
+
+int svc_backend_exec(svc *s, const char *name, const char *command, int timeout_ms, exec_result *r,
+                     sh_err *e)
+{
+    json_t *backends = json_object_get(s->config, "backends");
+    json_t *config = svc_find_named(backends, name);
+    if (!config) {
+        char *known = svc_known_names(backends);
+        sh_err_set(e, SH_ENOTFOUND, "Backend '%s' not found (known backends: %s)", name, known);
+        free(known);
+        return -1;
+    }
+    backend *b = backend_create(name, config, s->data_dir, e);
+    if (!b)
+        return -1;
+    if (!b->tr) {
+        sh_err_set(e, SH_EUNAVAIL, "backend '%s' has no machine to run commands on", name);
+        backend_destroy(b);
+        return -1;
+    }
+    int rc = b->tr->ops->exec(b->tr, command, NULL, 0, timeout_ms, r, e);
+    backend_destroy(b);
+    return rc != 0 ? -1 : 0;
 }

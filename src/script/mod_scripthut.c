@@ -16,14 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/backend.h"
 #include "client/client.h"
-#include "core/service.h"
 #include "lua/host.h"
 #include "lua/host_module.h"
 #include "script/script.h"
 #include "util/sbuf.h"
-#include "transport/transport.h"
 #include "util/timeutil.h"
 
 #ifndef SCRIPTHUT_VERSION
@@ -85,13 +82,6 @@ static int api_fail(lua_State *L, const sh_err *e)
     lua_pushstring(L, e->msg[0] ? e->msg : "unknown error");
     lua_pushinteger(L, e->status ? e->status : SH_EINTERNAL);
     return 3;
-}
-
-static int api_fail_msg(lua_State *L, int status, const char *msg)
-{
-    sh_err e = SH_ERR_INIT;
-    sh_err_set(&e, status, "%s", msg);
-    return api_fail(L, &e);
 }
 
 /* A copy of v whose objects have no null members: Lua scripts test fields
@@ -369,27 +359,6 @@ static int api_now_ms(lua_State *L)
 
 /* ---- exec --------------------------------------------------------------- */
 
-/* The backend object named `name` in the config, or NULL with e set. */
-static json_t *api_find_backend(json_t *config, const char *name, sh_err *e)
-{
-    json_t *list = json_object_get(config, "backends"), *b;
-    size_t i;
-    sbuf known = SBUF_INIT;
-    json_array_foreach(list, i, b)
-    {
-        const char *n = json_string_value(json_object_get(b, "name"));
-        if (n && strcmp(n, name) == 0) {
-            sbuf_free(&known);
-            return b;
-        }
-        sbuf_printf(&known, "%s%s", known.len ? ", " : "", n ? n : "?");
-    }
-    sh_err_set(e, SH_ENOTFOUND, "Backend '%s' not found (known backends: %s)", name,
-               known.len ? sbuf_cstr(&known) : "(none)");
-    sbuf_free(&known);
-    return NULL;
-}
-
 static int api_exec_result_gc(lua_State *L)
 {
     exec_result_free(luaL_checkudata(L, 1, API_EXEC_RESULT_MT));
@@ -425,27 +394,12 @@ static int api_exec(lua_State *L)
     api_check_options(L, 3);
     lua_Integer timeout = api_opt_integer(L, 3, "timeout", 0);
     API_CLIENT(L, cl, e);
-    svc *s = client_local_service(cl);
-    if (!s)
-        return api_fail_msg(L, SH_EUNAVAIL, "not available in server mode");
-    json_t *config = api_find_backend(svc_config(s), name, &e);
-    backend *b = config ? backend_create(name, config, svc_data_dir(s), &e) : NULL;
-    if (!b)
-        return api_fail(L, &e);
-    if (!b->tr) {
-        sh_err_set(&e, SH_EUNAVAIL, "backend '%s' has no machine to run commands on", name);
-        backend_destroy(b);
-        return api_fail(L, &e);
-    }
     /* the result lives in a userdata, so a memory error while building the
      * table cannot leak its buffers */
     exec_result *r = lua_newuserdatauv(L, sizeof *r, 0); // r
     memset(r, 0, sizeof *r);
     luaL_setmetatable(L, API_EXEC_RESULT_MT);
-    int rc =
-        b->tr->ops->exec(b->tr, command, NULL, 0, timeout > 0 ? (int)(timeout * 1000) : 0, r, &e);
-    backend_destroy(b);
-    if (rc != 0)
+    if (cl->ops->exec(cl, name, command, timeout > 0 ? (int)(timeout * 1000) : 0, r, &e) != 0)
         return api_fail(L, &e);
     api_push_exec_result(L, r); // r result
     return 1;

@@ -27,16 +27,6 @@
 
 extern char **environ;
 
-void exec_result_free(exec_result *r)
-{
-    if (!r)
-        return;
-    free(r->out);
-    free(r->err);
-    r->out = r->err = NULL;
-    r->out_len = r->err_len = 0;
-}
-
 void transport_free(transport *t)
 {
     if (t && t->ops && t->ops->destroy)

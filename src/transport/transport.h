@@ -13,18 +13,7 @@
 #include <stddef.h>
 
 #include "util/err.h"
-
-typedef struct exec_result {
-    int exit_status; /* -1 when killed by a signal or timed out */
-    int term_signal; /* 0 when none */
-    bool timed_out;
-    char *out; /* stdout, NUL-terminated (may contain NULs; see out_len) */
-    size_t out_len;
-    char *err; /* stderr */
-    size_t err_len;
-} exec_result;
-
-void exec_result_free(exec_result *r);
+#include "util/exec_result.h"
 
 typedef struct transport transport;
 
