@@ -188,26 +188,101 @@ function M.install_script(stack, opts)
   return table.concat(out, "\n") .. "\n"
 end
 
--- check_script(stack) -> sh script printing, one per line: the state
--- (ready | installing | missing), the .ready mtime (epoch s, 0 unknown), the
--- size in bytes (empty unknown), 1 if an install holds the lock, then the
--- expanded path (last: it may contain anything but a newline).
+-- The stack check is one protocol in two halves, both here so an override
+-- changes them together: check_script(stack) runs on the machine, and
+-- parse_check reads what it printed.  C only carries the script there and
+-- the output back.
+--
+-- check_script(stack) -> sh script printing KEY=VALUE lines: hash, state
+-- (ready | installing | missing), last_built (the .ready mtime, epoch s),
+-- size_bytes, locked (1 while an install holds the lock), lock_holder (its
+-- "pid host") and path (the expanded hash dir; a value runs to the end of its
+-- line, so it may hold anything but a newline).
 function M.check_script(stack)
   return table.concat({
     "HASH_DIR=" .. qp(M.dir(stack)),
-    '__sh_locked=0; [ -d "$HASH_DIR.lock" ] && __sh_locked=1',
+    "printf 'hash=%s\\n' " .. q(stack.hash),
+    '__sh_locked=0; __sh_holder=',
+    'if [ -d "$HASH_DIR.lock" ]; then',
+    '  __sh_locked=1',
+    '  __sh_holder=$(head -n 1 "$HASH_DIR.lock/owner" 2>/dev/null || true)',
+    'fi',
     'if [ -f "$HASH_DIR/.ready" ]; then',
-    "  echo ready",
-    '  stat -c %Y "$HASH_DIR/.ready" 2>/dev/null || echo 0',
-    '  du -sb "$HASH_DIR" 2>/dev/null | cut -f1',
+    "  echo state=ready",
+    '  echo "last_built=$(stat -c %Y "$HASH_DIR/.ready" 2>/dev/null || echo 0)"',
+    '  echo "size_bytes=$(du -sb "$HASH_DIR" 2>/dev/null | cut -f1)"',
     'elif [ -d "$HASH_DIR" ]; then',
-    "  echo installing; echo 0; echo",
+    "  echo state=installing",
     "else",
-    "  echo missing; echo 0; echo",
+    "  echo state=missing",
     "fi",
-    'echo "$__sh_locked"',
-    'printf "%s\\n" "$HASH_DIR"',
+    'echo "locked=$__sh_locked"',
+    'printf "lock_holder=%s\\n" "$__sh_holder"',
+    'printf "path=%s\\n" "$HASH_DIR"',
   }, "\n") .. "\n"
+end
+
+local STATES = { ready = true, installing = true, missing = true }
+
+-- What went wrong with a check that did not exit 0: stderr, else stdout,
+-- else "exit N", trimmed.
+local function check_failure(stdout, stderr, status)
+  for _, text in ipairs({ stderr, stdout }) do
+    local t = type(text) == "string" and trim(text) or ""
+    if t ~= "" then
+      return t
+    end
+  end
+  return ("exit %s"):format(tostring(status))
+end
+
+-- A JSON string value: text that is not UTF-8 (a path with Latin-1 bytes)
+-- has no JSON form and is reported as unknown.
+local function text_or_null(s)
+  if s == nil or s == "" or not utf8.len(s) then
+    return util.null
+  end
+  return s
+end
+
+local function iso_time(epoch)
+  local n = tonumber(epoch)
+  if not n or n <= 0 then
+    return util.null
+  end
+  return os.date("!%Y-%m-%dT%H:%M:%S+00:00", math.floor(n))
+end
+
+-- parse_check(stdout, stderr, status, stack) -> {state, hash, path,
+-- last_built, size_bytes, locked, lock_holder, error}: what check_script's
+-- output says, given its exit status.  A check that failed reports the
+-- stack as missing, with the failure as its error.  `stack` is the stack the
+-- script was rendered for (its hash stands in when the output lacks one).
+function M.parse_check(stdout, stderr, status, stack)
+  local hash = type(stack) == "table" and type(stack.hash) == "string" and stack.hash or util.null
+  if status ~= 0 then
+    return { state = "missing", hash = hash, path = util.null, last_built = util.null,
+             size_bytes = util.null, locked = false, lock_holder = util.null,
+             error = check_failure(stdout, stderr, status) }
+  end
+  local f = {}
+  for line in (stdout or ""):gmatch("[^\n]+") do
+    local k, v = line:match("^([%w_]+)=(.*)$")
+    if k and f[k] == nil then
+      f[k] = v
+    end
+  end
+  local size = tonumber(f.size_bytes)
+  return {
+    state = STATES[f.state] and f.state or "missing",
+    hash = text_or_null(f.hash) ~= util.null and f.hash or hash,
+    path = text_or_null(f.path),
+    last_built = iso_time(f.last_built),
+    size_bytes = size and math.tointeger(size) or util.null,
+    locked = f.locked == "1",
+    lock_holder = f.locked == "1" and text_or_null(f.lock_holder) or util.null,
+    error = util.null,
+  }
 end
 
 -- delete_script(stack) -> sh script removing every hash of the stack.

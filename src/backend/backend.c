@@ -63,6 +63,11 @@ void backend_destroy(backend *b)
     free(b);
 }
 
+struct transport *backend_transport(backend *b)
+{
+    return b->tr;
+}
+
 json_t *backend_describe(backend *b)
 {
     json_t *o = json_pack("{s:s,s:s}", "name", b->name, "type", b->ops ? b->ops->type : "?");

@@ -104,6 +104,10 @@ struct backend {
 backend *backend_create(const char *name, json_t *config, const char *data_dir, sh_err *e);
 void backend_destroy(backend *b);
 
+/* The machine the backend's jobs run on, for direct commands (stack check,
+ * delete, gc), or NULL when it has none (noop).  Owned by the backend. */
+struct transport *backend_transport(backend *b);
+
 /* For `backend list --json` / the dashboard: name, type, connected, and the
  * transport's own description (SSH: state, last error, counters, command
  * log).  Meaningful on the engine's live instance.  Caller owns the result. */

@@ -97,7 +97,8 @@ int svc_backend_exec(svc *s, const char *name, const char *command, int timeout_
 /* {"stacks": [stack objects of the config, each with its "hash"]} */
 int svc_stack_list(svc *s, json_t **out, sh_err *e);
 /* {"checks": [{"stack","backend","status": {name, backend, state, hash, path,
- *  last_built, size_bytes, error, locked} | null, "note"}]}: one row per stack
+ *  last_built, size_bytes, error, locked, lock_holder} | null, "note"}]}: the
+ *  status as scripthut.stack.parse_check read it; one row per stack
  * (or just `name`) and backend (or just `backend`).  404 for an unknown name. */
 int svc_stack_check(svc *s, const char *name, const char *backend, json_t **out, sh_err *e);
 /* Submits the install of stack `name` as a one-task run labelled _stack/<name>

@@ -99,7 +99,7 @@ static backend *open_machine(svc *s, const char *name, sh_err *e)
         sh_err_set(e, SH_EUNAVAIL, "Backend '%s' is not available: %s", name, be.msg);
         return NULL;
     }
-    if (!b->tr) {
+    if (!backend_transport(b)) {
         sh_err_set(e, SH_EUNAVAIL,
                    "Backend '%s' (%s) is not available for stacks: it has no machine to hold "
                    "them; pick a local, slurm or pbs backend",
@@ -120,7 +120,7 @@ static int run_stack_script(svc *s, backend *b, const char *fn, json_t *stack, j
     json_decref(args);
     if (rc < 0)
         return -1;
-    rc = b->tr->ops->exec(b->tr, "sh -s", script, strlen(script), timeout_ms, r, e);
+    rc = transport_exec(backend_transport(b), "sh -s", script, strlen(script), timeout_ms, r, e);
     free(script);
     return rc;
 }
@@ -143,64 +143,46 @@ static char *exec_failure(const exec_result *r)
 
 /* --- check ---------------------------------------------------------------------- */
 
-static char *next_line(char **p)
+/* The status of a check that did not get an answer from the machine. */
+static json_t *check_failed(const char *name, const char *backend_name, const char *hash,
+                            const char *why)
 {
-    char *line = *p, *nl = strchr(line, '\n');
-    if (nl) {
-        *nl = '\0';
-        *p = nl + 1;
-    } else {
-        *p = line + strlen(line);
-    }
-    return line;
+    return json_pack("{s:s,s:s,s:s,s:s,s:n,s:n,s:n,s:b,s:n,s:s}", "name", name, "backend",
+                     backend_name, "state", "missing", "hash", hash, "path", "last_built",
+                     "size_bytes", "locked", 0, "lock_holder", "error", why);
 }
 
-/* Status object of spec/original-cli-api.md §7.6 from the check script's
- * output: state, mtime, size, locked, path. */
-static json_t *parse_check(const char *stack, const char *backend_name, const char *hash, char *out,
-                           char **note)
-{
-    char *p = out;
-    const char *state = next_line(&p), *mtime = next_line(&p), *size = next_line(&p);
-    bool locked = !strcmp(next_line(&p), "1");
-    const char *path = next_line(&p);
-    if (strcmp(state, "ready") && strcmp(state, "installing") && strcmp(state, "missing"))
-        state = "missing";
-    long long built = atoll(mtime), bytes = *size ? atoll(size) : -1;
-    char iso[ISO8601_LEN];
-    json_t *jpath = json_string(path); /* NULL when not UTF-8 */
-    json_t *st =
-        json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:n,s:b}", "name", stack, "backend", backend_name,
-                  "state", state, "hash", hash, "path", jpath ? jpath : json_null(), "last_built",
-                  built > 0 ? json_string(time_format_iso(built * 1000000, iso)) : json_null(),
-                  "error", "locked", locked);
-    json_object_set_new(st, "size_bytes", bytes >= 0 ? json_integer(bytes) : json_null());
-    if (!strcmp(state, "installing"))
-        *note = xstrdup(locked ? "an install holds the lock: in progress"
-                               : "Cache directory exists but .ready sentinel is missing");
-    return st;
-}
-
+/* Status object of spec/original-cli-api.md §7.6 (plus lock_holder): the
+ * check script of lua/scripthut/stack.lua runs on the machine and its
+ * parse_check reads the output; here it is only carried there and back.  A
+ * check that could not run or did not finish (a transport error, a timeout,
+ * a signal) is reported as missing with the reason. */
 static json_t *check_one(svc *s, backend *b, json_t *stack, char **note)
 {
     const char *name = jstr(stack, "name"), *hash = jstr(stack, "hash");
     exec_result r;
     sh_err e = SH_ERR_INIT;
     if (run_stack_script(s, b, "check_script", stack, NULL, STACK_CHECK_TIMEOUT_MS, &r, &e) < 0)
-        return json_pack("{s:s,s:s,s:s,s:s,s:n,s:n,s:n,s:s,s:b}", "name", name, "backend", b->name,
-                         "state", "missing", "hash", hash, "path", "last_built", "size_bytes",
-                         "error", e.msg, "locked", 0);
-    json_t *st;
-    if (r.exit_status != 0) {
+        return check_failed(name, b->name, hash, e.msg);
+    json_t *parsed = NULL;
+    if (r.timed_out || r.term_signal) {
         char *why = exec_failure(&r);
-        st = json_pack("{s:s,s:s,s:s,s:s,s:n,s:n,s:n,s:s,s:b}", "name", name, "backend", b->name,
-                       "state", "missing", "hash", hash, "path", "last_built", "size_bytes",
-                       "error", why, "locked", 0);
+        sh_err_set(&e, SH_EUNAVAIL, "%s", why);
         free(why);
     } else {
-        st = parse_check(name, b->name, hash, r.out, note);
+        host_stack_parse_check(s->host, stack, r.out, r.out_len, r.err, r.err_len, r.exit_status,
+                               &parsed, &e);
     }
     exec_result_free(&r);
+    if (!parsed)
+        return check_failed(name, b->name, hash, e.msg);
+    json_t *st = json_pack("{s:s,s:s}", "name", name, "backend", b->name);
+    json_object_update_missing(st, parsed);
+    json_decref(parsed);
+    bool locked = json_is_true(json_object_get(st, "locked"));
+    if (!strcmp(jstr(st, "state"), "installing"))
+        *note = xstrdup(locked ? "an install holds the lock: in progress"
+                               : "Cache directory exists but .ready sentinel is missing");
     return st;
 }
 
@@ -380,6 +362,18 @@ static bool is_hash_name(const char *s)
 {
     size_t n = strspn(s, "0123456789abcdef");
     return n == STACK_HASH_LEN && s[n] == '\0';
+}
+
+static char *next_line(char **p)
+{
+    char *line = *p, *nl = strchr(line, '\n');
+    if (nl) {
+        *nl = '\0';
+        *p = nl + 1;
+    } else {
+        *p = line + strlen(line);
+    }
+    return line;
 }
 
 /* The id of an active run on this backend whose context uses this hash. */

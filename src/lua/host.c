@@ -602,6 +602,63 @@ int host_stack_script(host *h, const char *fn, json_t *args, char **script, sh_e
     return *script ? 0 : -1;
 }
 
+struct check_output {
+    const char *out, *err;
+    size_t out_len, err_len;
+    int status;
+    json_t *stack;
+};
+
+/* parse_check's arguments: the output as raw bytes (it may not be UTF-8). */
+static int host_push_check_output(lua_State *L, void *ud)
+{
+    const struct check_output *c = ud;
+    lua_pushlstring(L, c->out ? c->out : "", c->out ? c->out_len : 0);
+    lua_pushlstring(L, c->err ? c->err : "", c->err ? c->err_len : 0);
+    lua_pushinteger(L, c->status);
+    luajson_push(L, c->stack);
+    return 4;
+}
+
+/* The state is what core decides on (install or not, the exit code of
+ * `stack check`): an override must say one of the three. */
+static int host_check_status_shape(json_t *st, sh_err *e)
+{
+    const char *state = json_string_value(json_object_get(st, "state"));
+    if (state &&
+        (!strcmp(state, "ready") || !strcmp(state, "installing") || !strcmp(state, "missing")))
+        return 0;
+    return sh_err_set(e, SH_EINTERNAL,
+                      "scripthut.stack.parse_check returned no state of ready, installing or "
+                      "missing; it must return {state = ..., hash = ..., ...}");
+}
+
+int host_stack_parse_check(host *h, json_t *stack, const char *out, size_t out_len, const char *err,
+                           size_t err_len, int status, json_t **status_obj, sh_err *e)
+{
+    *status_obj = NULL;
+    struct check_output c = {out, err, out_len, err_len, status, stack};
+    struct invoke inv = {.mod = "scripthut.stack",
+                         .fn = "parse_check",
+                         .ref = LUA_NOREF,
+                         .push_args = host_push_check_output,
+                         .ud = &c};
+    if (host_invoke(h, &inv, false, SH_EINTERNAL, e))
+        return -1;
+    json_t *st =
+        lua_istable(h->L, -1) ? luajson_to(h->L, -1, "scripthut.stack.parse_check", e) : NULL;
+    if (!lua_istable(h->L, -1))
+        sh_err_set(e, SH_EINTERNAL, "scripthut.stack.parse_check returned %s, expected a table",
+                   luaL_typename(h->L, -1));
+    lua_pop(h->L, 1);
+    if (st && host_check_status_shape(st, e) < 0) {
+        json_decref(st);
+        st = NULL;
+    }
+    *status_obj = st;
+    return st ? 0 : -1;
+}
+
 /* ---- scripts ----------------------------------------------------------- */
 
 struct script {

@@ -82,6 +82,14 @@ void host_job_result_free(host_job_result *r);
  * overridable), which returns the text.  args is a JSON array. */
 int host_stack_script(host *h, const char *fn, json_t *args, char **script, sh_err *e);
 
+/* Reads what a stack's check script printed: scripthut.stack.parse_check(
+ * stdout, stderr, status, stack) (lua/scripthut/stack.lua, overridable together
+ * with check_script).  stdout and stderr reach Lua as raw bytes.  On success
+ * *status_obj is the object {state, hash, path, last_built, size_bytes,
+ * locked, lock_holder, error}, its state one of ready, installing, missing. */
+int host_stack_parse_check(host *h, json_t *stack, const char *out, size_t out_len, const char *err,
+                           size_t err_len, int status, json_t **status_obj, sh_err *e);
+
 /* Runs a Lua file (or `code` when path is NULL) unsandboxed with `arg` set,
  * for `scripthut lua`.  argv[0] is the script's name as the user gave it (the
  * path, "-e" or "-"), argv[1..argc-1] its arguments: they become arg[0..] and

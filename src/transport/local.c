@@ -34,6 +34,12 @@ void transport_free(transport *t)
     free(t);
 }
 
+int transport_exec(transport *t, const char *command, const char *stdin_data, size_t stdin_len,
+                   int timeout_ms, exec_result *r, sh_err *e)
+{
+    return t->ops->exec(t, command, stdin_data, stdin_len, timeout_ms, r, e);
+}
+
 /* --- spawning ----------------------------------------------------------- */
 
 typedef struct local_child {

@@ -43,4 +43,8 @@ struct transport {
 transport *transport_local_new(void);
 void transport_free(transport *t);
 
+/* t->ops->exec: how code outside transport/ runs a command on the machine. */
+int transport_exec(transport *t, const char *command, const char *stdin_data, size_t stdin_len,
+                   int timeout_ms, exec_result *r, sh_err *e);
+
 #endif

@@ -215,3 +215,33 @@ EOF
     run sh run list --json
     echo "$output" | jq -e '.runs | length == 0' >/dev/null || { show_output; false; }
 }
+
+@test "an overridden stack module owns both halves of the check: its script and its parser" {
+    write_config
+    mkdir -p "$XDG_CONFIG_HOME/scripthut/lua/scripthut"
+    cat > "$XDG_CONFIG_HOME/scripthut/lua/scripthut/stack.lua" <<'EOF'
+local M = {}
+function M.check_script(stack)
+  return "echo 'verdict: held by 99 node7'; echo 'note to stderr' >&2\n"
+end
+function M.parse_check(stdout, stderr, status, stack)
+  local holder = stdout:match("by (%d+ %w+)")
+  return { state = "ready", hash = stack.hash, path = "/elsewhere/" .. stack.name,
+           last_built = require("scripthut.util").null, size_bytes = 7, locked = true,
+           lock_holder = holder, error = stderr:gsub("\n$", "") .. " / exit " .. status }
+end
+return M
+EOF
+    run sh stack check tools --json
+    assert_status 0
+    echo "$output" | jq -e --arg h "$(hash_of tools)" '.checks[0].status |
+        .state == "ready" and .hash == $h and .path == "/elsewhere/tools" and .size_bytes == 7
+        and .locked == true and .lock_holder == "99 node7" and .error == "note to stderr / exit 0"' \
+        >/dev/null || { show_output; false; }
+    # A parser that breaks the contract is reported, not trusted.
+    sed -i 's/state = "ready"/state = "great"/' "$XDG_CONFIG_HOME/scripthut/lua/scripthut/stack.lua"
+    run sh stack check tools --json
+    echo "$output" | jq -e '.checks[0].status.state == "missing" and
+        (.checks[0].status.error | contains("parse_check returned no state of ready, installing or missing"))' \
+        >/dev/null || { show_output; false; }
+}

@@ -160,27 +160,63 @@ describe("stack install script", function()
 end)
 
 describe("stack check, delete and gc scripts", function()
+  -- Runs the check script and reads its output with parse_check: the two
+  -- halves of one protocol, as the core uses them.
   local function check(s)
-    local out, code = bash(stack.check_script(s), "")
-    assert.are.equal(0, code, out)
-    local lines = {}
-    for l in out:gmatch("[^\n]*") do lines[#lines + 1] = l end
-    return lines
+    local dir = support.tmpdir()
+    local path = support.write(dir, "script.sh", stack.check_script(s))
+    local out = support.sh(("bash %s 2>%s"):format(q(path), q(dir .. "/err")))
+    return stack.parse_check(out, support.read(dir .. "/err"), 0, s)
   end
 
   it("reports missing, installing and ready with the expanded path", function()
     local root = support.tmpdir()
     local s = mk({ cache_dir = root .. "/my stacks" })
-    local l = check(s)
-    assert.are.equal("missing", l[1])
-    assert.are.equal(root .. "/my stacks/foo/h0", l[5])
+    local st = check(s)
+    assert.are.equal("missing", st.state)
+    assert.are.equal(root .. "/my stacks/foo/h0", st.path)
+    assert.are.equal("h0", st.hash)
+    assert.are.equal(util.null, st.last_built)
+    assert.are.equal(util.null, st.size_bytes)
     support.mkdir(root .. "/my stacks/foo/h0")
-    assert.are.equal("installing", check(s)[1])
+    assert.are.equal("installing", check(s).state)
     support.write(root, "my stacks/foo/h0/.ready", "")
-    l = check(s)
-    assert.are.equal("ready", l[1])
-    assert.is_truthy(tonumber(l[2]) > 0)
-    assert.is_truthy(tonumber(l[3]))
+    st = check(s)
+    assert.are.equal("ready", st.state)
+    assert.is_truthy(st.last_built:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%+00:00$"),
+      st.last_built)
+    assert.are.equal("number", type(st.size_bytes))
+    assert.is_false(st.locked)
+    assert.are.equal(util.null, st.lock_holder)
+    assert.are.equal(util.null, st.error)
+  end)
+
+  it("reports the lock and its holder while an install holds it", function()
+    local root = support.tmpdir()
+    local s = mk({ cache_dir = root })
+    support.write(root, "foo/h0.lock/owner", "4242 node7\n")
+    support.mkdir(root .. "/foo/h0")
+    local st = check(s)
+    assert.are.equal("installing", st.state)
+    assert.is_true(st.locked)
+    assert.are.equal("4242 node7", st.lock_holder)
+  end)
+
+  it("reads a failed check as missing with stderr, else stdout, else the exit status", function()
+    local s = mk()
+    local st = stack.parse_check("state=ready\n", "  sh: du: not found\n", 2, s)
+    assert.are.same({ state = "missing", hash = "h0", path = util.null, last_built = util.null,
+                      size_bytes = util.null, locked = false, lock_holder = util.null,
+                      error = "sh: du: not found" }, st)
+    assert.are.equal("no space", stack.parse_check("no space\n", "", 1, s).error)
+    assert.are.equal("exit 127", stack.parse_check("", "", 127, s).error)
+  end)
+
+  it("maps an unknown state to missing and a path that is not UTF-8 to null", function()
+    local st = stack.parse_check("state=weird\npath=/x/\255\254\n", "", 0, mk())
+    assert.are.equal("missing", st.state)
+    assert.are.equal(util.null, st.path)
+    assert.are.equal("h0", st.hash)
   end)
 
   it("lists hash dirs, removes only the ones given, and deletes the whole stack", function()
