@@ -54,31 +54,10 @@ function M.sorted_keys(t)
   return keys
 end
 
-local function edit_distance(a, b)
-  local prev = {}
-  for j = 0, #b do
-    prev[j] = j
-  end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
-
--- ' (did you mean "x"?)' when a candidate is close, else "".
+-- ' (did you mean "x"?)' when a candidate is close, else "".  The rule of
+-- closeness is util.closest's, shared with the C messages.
 function M.suggest(name, candidates)
-  local best, best_d
-  for _, c in ipairs(candidates) do
-    local d = edit_distance(name, c)
-    if d <= math.max(2, #name // 4) and (not best_d or d < best_d) then
-      best, best_d = c, d
-    end
-  end
+  local best = util.closest(name, candidates)
   return best and (' (did you mean "%s"?)'):format(best) or ""
 end
 

@@ -15,6 +15,7 @@
 #include "util/fsutil.h"
 #include "util/quote.h"
 #include "util/sbuf.h"
+#include "util/suggest.h"
 
 /* A string argument without NUL bytes: C strings cannot hold them, and no
  * shell word or path can contain one anyway. */
@@ -43,6 +44,36 @@ static int util_shell_quote(lua_State *L)
 static int util_shell_quote_path(lua_State *L)
 {
     return util_push_owned(L, shell_quote_path_expand_prefix(util_check_cstring(L, 1)));
+}
+
+/* util.closest(name, candidates) -> the candidate a typo of `name` most
+ * likely meant, or nil (src/util/suggest.c: the rule C messages use too).
+ * Strings holding a NUL byte are never suggested. */
+static int util_closest(lua_State *L)
+{
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (strlen(name) != len) {
+        lua_pushnil(L);
+        return 1;
+    }
+    size_t n = lua_rawlen(L, 2), k = 0;
+    const char **names = lua_newuserdatauv(L, (n ? n : 1) * sizeof *names, 0);
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, (lua_Integer)i);
+        size_t clen;
+        const char *c = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &clen) : NULL;
+        lua_pop(L, 1); /* the string stays alive: the table holds it */
+        if (c && strlen(c) == clen)
+            names[k++] = c;
+    }
+    const char *best = suggest_closest(name, names, k);
+    if (best)
+        lua_pushstring(L, best);
+    else
+        lua_pushnil(L);
+    return 1;
 }
 
 /* util.object([t]) -> t marked as a JSON object (an empty one stays `{}`). */
@@ -233,6 +264,7 @@ static int util_nproc(lua_State *L)
 static const luaL_Reg util_functions[] = {
     {"shell_quote", util_shell_quote},
     {"shell_quote_path", util_shell_quote_path},
+    {"closest", util_closest},
     {"object", util_object},
     {"ordered", util_ordered},
     {"is_object", util_is_object},

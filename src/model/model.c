@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "util/sbuf.h"
+#include "util/suggest.h"
 #include "util/timeutil.h"
 
 /* ---- task and run states ------------------------------------------------ */
@@ -433,44 +434,9 @@ static const char *const task_fields[] = {
 };
 #define N_TASK_FIELDS (sizeof task_fields / sizeof task_fields[0])
 
-/* Edit distance, capped: enough to suggest "command" for "comand". */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 32 || lb > 32)
-        return SIZE_MAX;
-    size_t row[33];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 static const char *closest_task_field(const char *key)
 {
-    const char *best = NULL;
-    size_t best_d = 3; /* suggest only within two edits */
-    for (size_t i = 0; i < N_TASK_FIELDS; i++) {
-        size_t d = edit_distance(key, task_fields[i]);
-        if (d < best_d) {
-            best_d = d;
-            best = task_fields[i];
-        }
-    }
-    return best;
+    return suggest_closest(key, task_fields, N_TASK_FIELDS);
 }
 
 static bool is_task_field(const char *key)

@@ -19,6 +19,7 @@
 #include "util/quote.h"
 #include "util/sbuf.h"
 #include "util/strmap.h"
+#include "util/suggest.h"
 #include "util/timeutil.h"
 
 #include "fixture.h"
@@ -527,9 +528,42 @@ static void error_prefix_adds_context_and_stays_terminated(void **state)
     assert_int_equal(sh_err_set(NULL, 1, "x"), -1);
 }
 
+/* ---- suggest ------------------------------------------------------------- */
+
+static void edit_distance_counts_inserts_deletes_and_substitutions(void **state)
+{
+    (void)state;
+    assert_int_equal(suggest_edit_distance("comand", "command"), 1);
+    assert_int_equal(suggest_edit_distance("kitten", "sitting"), 3);
+    assert_int_equal(suggest_edit_distance("", "abc"), 3);
+    assert_int_equal(suggest_edit_distance("same", "same"), 0);
+    char long_name[SUGGEST_MAX_LEN + 2];
+    memset(long_name, 'a', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    assert_true(suggest_edit_distance(long_name, "a") == SIZE_MAX);
+}
+
+static void closest_suggests_within_two_edits_or_a_quarter_of_the_name(void **state)
+{
+    (void)state;
+    const char *const fields[] = {"cpus", "command", "poll_interval", "retry_delay"};
+    assert_string_equal(suggest_closest("cpu", fields, 4), "cpus");
+    assert_string_equal(suggest_closest("comand", fields, 4), "command");
+    assert_null(suggest_closest("xyz", fields, 4));
+    /* 3 edits: too many for a short name, within a quarter of a long one */
+    assert_null(suggest_closest("cmnd", fields, 4));
+    assert_string_equal(suggest_closest("pol_intervall_", fields, 4), "poll_interval");
+    /* a tie goes to the earlier candidate */
+    const char *const tie[] = {"ab", "ba"};
+    assert_string_equal(suggest_closest("aa", tie, 2), "ab");
+    assert_null(suggest_closest("a", NULL, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(edit_distance_counts_inserts_deletes_and_substitutions),
+        cmocka_unit_test(closest_suggests_within_two_edits_or_a_quarter_of_the_name),
         cmocka_unit_test(shell_quote_survives_sh_for_tricky_strings),
         cmocka_unit_test(shell_quote_survives_sh_for_random_bytes),
         cmocka_unit_test(shell_quote_leaves_plain_words_bare),
