@@ -85,7 +85,8 @@ local function normalize_assignments(t, where)
     return nil, ("%s must be a table of KEY = \"value\" (or a list of {KEY, value} pairs), got %s")
       :format(where, check.show(t))
   end
-  local pairs_list = M.entries(t)
+  -- A list is a list of pairs, even when its entries are not pairs.
+  local pairs_list = (next(t) ~= nil and check.is_list(t)) and t or M.entries(t)
   if not util.is_ordered(t) and type(t[1]) == "table" and not check.is_list(t) then
     return nil, ("%s mixes {KEY, value} pairs and KEY = value entries"):format(where)
   end
@@ -130,6 +131,11 @@ local function normalize_rule(rule, where)
       local names, why = check.string_list(rule[field])
       if not names then
         return nil, ("%s.%s %s, got %s"):format(where, field, why, check.show(rule[field]))
+      end
+      for i, n in ipairs(names) do
+        if n == "" then
+          return nil, ("%s.%s[%d] must be a non-empty name"):format(where, field, i)
+        end
       end
       out[field] = names
     end
@@ -209,6 +215,60 @@ function M.normalize_groups(v, where)
       return nil, err
     end
     out[name] = rules
+  end
+  return out
+end
+
+-- A normalised rule as it is stored: an object with its fields in the order
+-- of RULE_FIELDS (docs/config-json.md), `set`/`append` keeping theirs.
+local function stored_rule(rule)
+  local out = util.ordered()
+  for _, k in ipairs(RULE_FIELDS) do
+    local v = rule[k]
+    if v ~= nil then
+      out[#out + 1] = { k, v }
+    end
+  end
+  return out
+end
+
+local function stored_rules(rules)
+  local out = {}
+  for i, r in ipairs(rules) do
+    out[i] = stored_rule(r)
+  end
+  return out
+end
+
+-- normalize_document(doc, where) -> doc | raises util.error
+-- The env rules of a workflow document that C is about to parse (a workflow
+-- file, an API submission, a generates_source file), validated and
+-- normalised in one call per document:
+--   doc = {env = rules, env_groups = {name = rules}, tasks = {{index =, id =, env =}, ...}}
+-- (only the tasks that have an env), and the same shape comes back with each
+-- rule list normalised into its stored form.  `where` prefixes every message
+-- ("workflow 'sweep'"); a task's rules are named as C names its other fields:
+-- "workflow 'sweep': tasks[3]: Task 'a': env[1].set.X must be a string, got 3".
+function M.normalize_document(doc, where)
+  local prefix = (type(where) == "string" and where ~= "") and where .. ": " or ""
+  local function fail(err)
+    util.raise(prefix .. err)
+  end
+  local out = { tasks = {} }
+  local rules, err = M.normalize_rules(doc.env, "env")
+  if not rules then fail(err) end
+  out.env = stored_rules(rules)
+  local groups
+  groups, err = M.normalize_groups(doc.env_groups, "env_groups")
+  if not groups then fail(err) end
+  out.env_groups = util.object()
+  for name, g in pairs(groups) do
+    out.env_groups[name] = stored_rules(g)
+  end
+  for i, t in ipairs(list(doc.tasks)) do
+    rules, err = M.normalize_rules(t.env, ("tasks[%d]: Task '%s': env"):format(t.index, t.id))
+    if not rules then fail(err) end
+    out.tasks[i] = stored_rules(rules)
   end
   return out
 end

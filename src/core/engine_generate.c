@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lua/host.h"
 #include "util/fsutil.h"
 #include "util/sbuf.h"
 #include "util/timeutil.h"
@@ -71,7 +72,11 @@ int eng_append_generated(engine *en, erun *r, size_t gen, char **why, sh_err *e)
     json_t *doc_env = NULL, *doc_groups = NULL;
     char *where = xasprintf("generates_source %s", path);
     sh_err ve = SH_ERR_INIT;
-    int rc = workflow_doc_parse(doc, where, &fresh, &nfresh, &doc_env, &doc_groups, &ve);
+    json_t *normal = NULL;
+    int rc = host_env_normalize_document(en->host, doc, where, &normal, &ve);
+    if (rc == 0)
+        rc = workflow_doc_parse(normal, where, &fresh, &nfresh, &doc_env, &doc_groups, &ve);
+    json_decref(normal);
     json_decref(doc);
     free(where);
     if (rc < 0) {

@@ -277,13 +277,16 @@ int svc_submit(svc *s, const char *workflow_name, const char *backend_name, json
 {
     task_def *tasks = NULL;
     size_t n = 0;
-    json_t *doc_env = NULL, *doc_groups = NULL, *with_installs = NULL;
-    if (svc_stack_add_installs(s, workflow_name, backend_name, doc, &with_installs, e) < 0)
-        return svc_done(s, -1);
+    json_t *doc_env = NULL, *doc_groups = NULL, *normal = NULL, *with_installs = NULL;
     char *where = xasprintf("workflow '%s'", workflow_name);
-    int rc = workflow_doc_parse(with_installs ? with_installs : doc, where, &tasks, &n, &doc_env,
+    int rc = host_env_normalize_document(s->host, doc, where, &normal, e);
+    if (rc == 0)
+        rc = svc_stack_add_installs(s, workflow_name, backend_name, normal, &with_installs, e);
+    if (rc == 0)
+        rc = workflow_doc_parse(with_installs ? with_installs : normal, where, &tasks, &n, &doc_env,
                                 &doc_groups, e);
     free(where);
+    json_decref(normal);
     json_decref(with_installs);
     if (rc < 0)
         return svc_done(s, -1);
@@ -361,10 +364,13 @@ int svc_workflow_view(svc *s, const char *name, const char *backend_override, js
         return svc_done(s, -1);
     task_def *tasks = NULL;
     size_t n = 0;
-    json_t *doc_env = NULL, *doc_groups = NULL;
+    json_t *doc_env = NULL, *doc_groups = NULL, *normal = NULL;
     char *where = xasprintf("workflow '%s'", name);
-    int rc = workflow_doc_parse(doc, where, &tasks, &n, &doc_env, &doc_groups, e);
+    int rc = host_env_normalize_document(s->host, doc, where, &normal, e);
+    if (rc == 0)
+        rc = workflow_doc_parse(normal, where, &tasks, &n, &doc_env, &doc_groups, e);
     free(where);
+    json_decref(normal);
     json_decref(doc);
     if (rc < 0)
         return svc_done(s, -1);

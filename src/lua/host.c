@@ -586,6 +586,153 @@ int host_prepare_jobs(host *h, json_t *batch, json_t **results, sh_err *e)
     return *results ? 0 : -1;
 }
 
+/* ---- env rules --------------------------------------------------------- */
+
+struct env_doc {
+    json_t *doc_env, *doc_groups;
+    json_t *tasks;    /* the document's task list (borrowed) */
+    size_t *with_env; /* indices of the tasks that have an env */
+    size_t n_with_env;
+    const char *where;
+    json_t *env, *groups, *task_envs; /* the results (owned) */
+    sh_err *e;
+};
+
+/* An id fit to name the task in a message, as model.c names it. */
+static const char *host_task_label(json_t *task)
+{
+    const char *id = json_string_value(json_object_get(task, "id"));
+    if (!id || !*id)
+        return "?";
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return "?";
+    return id;
+}
+
+/* normalize_document's arguments: {env =, env_groups =, tasks = {{index =,
+ * id =, env =}, ...}}, where. */
+static int host_push_env_doc(lua_State *L, void *ud)
+{
+    struct env_doc *d = ud;
+    lua_createtable(L, 0, 3); // doc
+    luajson_push(L, d->doc_env);
+    lua_setfield(L, -2, "env");
+    luajson_push(L, d->doc_groups);
+    lua_setfield(L, -2, "env_groups");
+    lua_createtable(L, (int)d->n_with_env, 0); // doc tasks
+    for (size_t k = 0; k < d->n_with_env; k++) {
+        json_t *t = json_array_get(d->tasks, d->with_env[k]);
+        lua_createtable(L, 0, 3); // doc tasks task
+        lua_pushinteger(L, (lua_Integer)d->with_env[k] + 1);
+        lua_setfield(L, -2, "index");
+        lua_pushstring(L, host_task_label(t));
+        lua_setfield(L, -2, "id");
+        luajson_push(L, json_object_get(t, "env"));
+        lua_setfield(L, -2, "env");
+        lua_rawseti(L, -2, (lua_Integer)k + 1); // doc tasks
+    }
+    lua_setfield(L, -2, "tasks"); // doc
+    lua_pushstring(L, d->where ? d->where : "");
+    return 2;
+}
+
+/* Converts field `key` of the result table at the top; raises on failure
+ * (the message is in d->e). */
+static json_t *host_take_field(lua_State *L, const char *key, struct env_doc *d)
+{
+    lua_getfield(L, -1, key);
+    json_t *v = luajson_to(L, -1, "scripthut.env.normalize_document", d->e);
+    lua_pop(L, 1);
+    if (!v)
+        luaL_error(L, "%s", d->e->msg);
+    return v;
+}
+
+static void host_take_env_doc(lua_State *L, void *ud)
+{
+    struct env_doc *d = ud;
+    luaL_checktype(L, -1, LUA_TTABLE);
+    d->env = host_take_field(L, "env", d);
+    d->groups = host_take_field(L, "env_groups", d);
+    d->task_envs = host_take_field(L, "tasks", d);
+    if (!json_is_array(d->env) || !json_is_object(d->groups) || !json_is_array(d->task_envs) ||
+        json_array_size(d->task_envs) != d->n_with_env)
+        luaL_error(L, "scripthut.env.normalize_document returned a document of another shape");
+}
+
+/* The document with its env parts replaced by d's results.  Tasks without an
+ * env are shared with the input. */
+static json_t *host_env_doc_result(json_t *doc, struct env_doc *d)
+{
+    json_t *tasks = d->tasks;
+    if (d->n_with_env) {
+        tasks = json_array();
+        size_t i, k = 0;
+        json_t *t;
+        json_array_foreach(d->tasks, i, t)
+        {
+            if (k < d->n_with_env && d->with_env[k] == i) {
+                t = json_copy(t);
+                json_object_set(t, "env", json_array_get(d->task_envs, k++));
+                json_array_append_new(tasks, t);
+            } else {
+                json_array_append(tasks, t);
+            }
+        }
+    } else {
+        json_incref(tasks);
+    }
+    if (json_is_array(doc))
+        return tasks;
+    json_t *out = json_copy(doc);
+    json_object_set_new(out, "tasks", tasks);
+    json_object_set(out, "env", d->env);
+    json_object_set(out, "env_groups", d->groups);
+    return out;
+}
+
+int host_env_normalize_document(host *h, json_t *doc, const char *where, json_t **out, sh_err *e)
+{
+    *out = NULL;
+    json_t *tasks = json_is_object(doc) ? json_object_get(doc, "tasks") : doc;
+    if (!json_is_array(tasks)) {
+        *out = json_incref(doc);
+        return 0;
+    }
+    struct env_doc d = {.tasks = tasks, .where = where, .e = e};
+    if (json_is_object(doc)) {
+        d.doc_env = json_object_get(doc, "env");
+        d.doc_groups = json_object_get(doc, "env_groups");
+    }
+    d.with_env = xcalloc(json_array_size(tasks) ? json_array_size(tasks) : 1, sizeof *d.with_env);
+    size_t i;
+    json_t *t;
+    json_array_foreach(tasks, i, t)
+    {
+        json_t *env = json_object_get(t, "env");
+        if (env && !json_is_null(env))
+            d.with_env[d.n_with_env++] = i;
+    }
+    struct invoke inv = {.mod = "scripthut.env",
+                         .fn = "normalize_document",
+                         .ref = LUA_NOREF,
+                         .push_args = host_push_env_doc,
+                         .take_result = host_take_env_doc,
+                         .ud = &d};
+    int rc = host_invoke(h, &inv, false, SH_EINVAL, e);
+    if (rc == 0) {
+        lua_pop(h->L, 1);
+        *out = host_env_doc_result(doc, &d);
+    }
+    json_decref(d.env);
+    json_decref(d.groups);
+    json_decref(d.task_envs);
+    free(d.with_env);
+    lua_gc(h->L, LUA_GCCOLLECT, 0);
+    return rc;
+}
+
 int host_stack_script(host *h, const char *fn, json_t *args, char **script, sh_err *e)
 {
     *script = NULL;

@@ -44,6 +44,17 @@ int host_load_settings(host *h, const char *explicit_path, json_t **config, sh_e
  * (the message lists the known ones). */
 int host_workflow_document(host *h, const char *name, json_t **doc, sh_err *e);
 
+/* Validates and normalises the env rules of a workflow document before C
+ * parses it, in one call into Lua per document (scripthut.env
+ * .normalize_document, the one owner of env rule validation): the
+ * document's env, its env_groups and the env of each task that has one.
+ * *out is a new document with those replaced by their stored form; the input
+ * is not changed.  A document whose shape C will refuse anyway (not a list
+ * or an object with a list of tasks) comes back as it is.  Errors (SH_EINVAL)
+ * start with `where`: "workflow 'w': tasks[2]: Task 'b': env[1].set.X must
+ * be a string, got 3". */
+int host_env_normalize_document(host *h, json_t *doc, const char *where, json_t **out, sh_err *e);
+
 /* Resolves env rules and renders job scripts for a batch of jobs in one call
  * into Lua (module scripthut.jobs).  See docs/config-json.md, "prepare". */
 int host_prepare_jobs(host *h, json_t *batch, json_t **results, sh_err *e);

@@ -235,196 +235,6 @@ static bool json_is_empty_container(const json_t *v)
            (json_is_object(v) && json_object_size(v) == 0);
 }
 
-/* ---- env rules ---------------------------------------------------------- */
-
-static bool is_env_var_name(const char *s)
-{
-    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
-        return false;
-    for (s++; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    return true;
-}
-
-static int rule_error(sh_err *e, const char *where, size_t index, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int rule_error(sh_err *e, const char *where, size_t index, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return sh_err_set(e, SH_EINVAL, "%s[%zu]: %s", where ? where : "env", index, msg);
-}
-
-static int rule_type_error(sh_err *e, const char *where, size_t index, const char *key,
-                           const char *expected, const json_t *v)
-{
-    char got[96];
-    json_describe(v, got, sizeof got);
-    return rule_error(e, where, index, "'%s' must be %s, got %s", key, expected, got);
-}
-
-static bool is_string_array(const json_t *v)
-{
-    if (!json_is_array(v))
-        return false;
-    size_t i;
-    json_t *x;
-    json_array_foreach(v, i, x) if (!json_is_string(x)) return false;
-    return true;
-}
-
-/* `if`: each value a string or a list of strings ("one of"). */
-static int validate_rule_guard(const json_t *guard, const char *key, const char *where,
-                               size_t index, sh_err *e)
-{
-    if (json_is_null(guard) || json_is_empty_container(guard))
-        return 0;
-    if (!json_is_object(guard))
-        return rule_type_error(e, where, index, key, "an object", guard);
-    const char *name;
-    json_t *v;
-    json_object_foreach((json_t *)guard, name, v)
-    {
-        if (json_is_string(v) || is_string_array(v))
-            continue;
-        char got[96];
-        json_describe(v, got, sizeof got);
-        return rule_error(e, where, index,
-                          "'%s' value for '%s' must be a string or a list of strings, got %s", key,
-                          name, got);
-    }
-    return 0;
-}
-
-/* `set` / `append`: variable name -> string.  Names must be shell identifiers
- * because they are written into "export NAME=..." lines. */
-static int validate_rule_vars(const json_t *vars, const char *key, const char *where, size_t index,
-                              sh_err *e)
-{
-    if (json_is_null(vars) || json_is_empty_container(vars))
-        return 0;
-    if (!json_is_object(vars))
-        return rule_type_error(e, where, index, key, "an object of strings", vars);
-    const char *name;
-    json_t *v;
-    json_object_foreach((json_t *)vars, name, v)
-    {
-        if (!is_env_var_name(name))
-            return rule_error(e, where, index,
-                              "'%s' has '%s', which is not a valid environment variable name", key,
-                              name);
-        if (!json_is_string(v)) {
-            char got[96];
-            json_describe(v, got, sizeof got);
-            return rule_error(e, where, index, "'%s' value for '%s' must be a string, got %s", key,
-                              name, got);
-        }
-    }
-    return 0;
-}
-
-/* `include` / `stacks`: non-empty names. */
-static int validate_rule_names(const json_t *names, const char *key, const char *where,
-                               size_t index, sh_err *e)
-{
-    if (json_is_null(names) || json_is_empty_container(names))
-        return 0;
-    if (!json_is_array(names))
-        return rule_type_error(e, where, index, key, "a list of names", names);
-    size_t i;
-    json_t *v;
-    json_array_foreach(names, i, v)
-    {
-        if (!json_is_string(v) || json_string_length(v) == 0)
-            return rule_type_error(e, where, index, key, "a list of non-empty names", names);
-    }
-    return 0;
-}
-
-static int validate_rule(const json_t *rule, const char *where, size_t index, sh_err *e)
-{
-    if (!json_is_object(rule))
-        return rule_type_error(e, where, index, "rule", "an object", rule);
-    if (json_object_get(rule, "if") && json_object_get(rule, "if_"))
-        return rule_error(e, where, index, "both 'if' and its alias 'if_' given; use 'if'");
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)rule, key, v)
-    {
-        int rc;
-        if (strcmp(key, "if") == 0 || strcmp(key, "if_") == 0)
-            rc = validate_rule_guard(v, key, where, index, e);
-        else if (strcmp(key, "include") == 0 || strcmp(key, "stacks") == 0)
-            rc = validate_rule_names(v, key, where, index, e);
-        else if (strcmp(key, "set") == 0 || strcmp(key, "append") == 0)
-            rc = validate_rule_vars(v, key, where, index, e);
-        else if (strcmp(key, "init") == 0)
-            rc = json_is_null(v) || json_is_string(v)
-                     ? 0
-                     : rule_type_error(e, where, index, key, "a string", v);
-        else
-            rc = rule_error(e, where, index,
-                            "unknown key '%s' (expected if, include, stacks, set, append, init)",
-                            key);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-int env_rules_validate(json_t *rules, const char *where, sh_err *e)
-{
-    if (!rules || json_is_null(rules) || json_is_empty_container(rules))
-        return 0;
-    if (!json_is_array(rules)) {
-        char got[96];
-        json_describe(rules, got, sizeof got);
-        return sh_err_set(e, SH_EINVAL, "%s: must be a list of env rules, got %s",
-                          where ? where : "env", got);
-    }
-    size_t i;
-    json_t *rule;
-    json_array_foreach(rules, i, rule) if (validate_rule(rule, where, i, e) < 0) return -1;
-    return 0;
-}
-
-/* One normalised rule: keys in the order if, include, stacks, set, append,
- * init; `if_` renamed to `if`; null and empty values dropped (they mean the
- * same as absent).  This is also the serialised form (spec §2.1). */
-static json_t *env_rule_normalize(json_t *rule)
-{
-    static const char *const order[] = {"if", "include", "stacks", "set", "append", "init"};
-    json_t *out = json_object();
-    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
-        json_t *v = json_object_get(rule, order[k]);
-        if (!v && k == 0)
-            v = json_object_get(rule, "if_");
-        if (!v || json_is_null(v) || json_is_empty_container(v) ||
-            (json_is_string(v) && json_string_length(v) == 0))
-            continue;
-        json_object_set_new(out, order[k], json_deep_copy(v));
-    }
-    return out;
-}
-
-/* A new, normalised array from validated rules (null -> []). */
-static json_t *env_rules_normalize(json_t *rules)
-{
-    json_t *out = json_array();
-    if (!json_is_array(rules))
-        return out;
-    size_t i;
-    json_t *rule;
-    json_array_foreach(rules, i, rule) json_array_append_new(out, env_rule_normalize(rule));
-    return out;
-}
-
 /* ---- task fields -------------------------------------------------------- */
 
 static const char *const task_fields[] = {
@@ -569,7 +379,7 @@ static int field_deps(const parse_ctx *c, json_t *obj, task_def *t)
     {
         if (!json_is_string(d) || json_string_length(d) == 0) {
             char field[48];
-            snprintf(field, sizeof field, "%s[%zu]", key, i);
+            snprintf(field, sizeof field, "%s[%zu]", key, i + 1);
             return type_error(c, field, "a non-empty string", d);
         }
     }
@@ -579,17 +389,29 @@ static int field_deps(const parse_ctx *c, json_t *obj, task_def *t)
     return 0;
 }
 
+/* A list of rule objects as the env rules' owner (lua/scripthut/env.lua,
+ * asked through the host before C parses a document) normalised them, or
+ * none.  Their content is not checked again here. */
+static bool is_rule_list(const json_t *v)
+{
+    if (!json_is_array(v))
+        return false;
+    size_t i;
+    json_t *rule;
+    json_array_foreach(v, i, rule) if (!json_is_object(rule)) return false;
+    return true;
+}
+
 static int field_env(const parse_ctx *c, json_t *obj, task_def *t)
 {
     json_t *v = json_object_get(obj, "env");
-    char where[512];
-    if (c->where && *c->where)
-        snprintf(where, sizeof where, "%s: Task '%s': env", c->where, c->id);
-    else
-        snprintf(where, sizeof where, "Task '%s': env", c->id);
-    if (env_rules_validate(v, where, c->e) < 0)
-        return -1;
-    t->env = env_rules_normalize(v);
+    if (!v || json_is_null(v) || json_is_empty_container(v)) {
+        t->env = json_array();
+        return 0;
+    }
+    if (!is_rule_list(v))
+        return type_error(c, "env", "a list of normalised env rules", v);
+    t->env = json_incref(v);
     return 0;
 }
 
@@ -740,7 +562,7 @@ static int parse_task_array(json_t *arr, const char *where, task_def **tasks, si
     for (size_t i = 0; i < n; i++) {
         char task_where[512];
         snprintf(task_where, sizeof task_where, "%s%stasks[%zu]", where ? where : "",
-                 where && *where ? ": " : "", i);
+                 where && *where ? ": " : "", i + 1);
         if (task_def_from_json(json_array_get(arr, i), task_where, &out[i], e) < 0) {
             task_def_free_array(out, i);
             return -1;
@@ -780,29 +602,36 @@ static int check_doc_keys(json_t *doc, const char *where, sh_err *e)
     return 0;
 }
 
-/* env_groups: name -> rule list; returns a new normalised object. */
+/* The document's env: a normalised rule list, or none. */
+static int parse_doc_env(json_t *env, const char *where, json_t **out, sh_err *e)
+{
+    *out = NULL;
+    if (!env || json_is_null(env) || json_is_empty_container(env)) {
+        *out = json_array();
+        return 0;
+    }
+    if (!is_rule_list(env))
+        return doc_error(e, where, "'env' must be a list of normalised env rules");
+    *out = json_incref(env);
+    return 0;
+}
+
+/* env_groups: name -> normalised rule list. */
 static int parse_env_groups(json_t *groups, const char *where, json_t **out, sh_err *e)
 {
-    *out = json_object();
-    if (!groups || json_is_null(groups) || json_is_empty_container(groups))
+    *out = NULL;
+    if (!groups || json_is_null(groups) || json_is_empty_container(groups)) {
+        *out = json_object();
         return 0;
-    if (!json_is_object(groups)) {
-        json_decref(*out);
-        return doc_error(e, where, "'env_groups' must be an object of name -> env rule list");
     }
     const char *name;
     json_t *rules;
-    json_object_foreach(groups, name, rules)
-    {
-        char group_where[512];
-        snprintf(group_where, sizeof group_where, "%s%senv_groups.%s", where ? where : "",
-                 where && *where ? ": " : "", name);
-        if (env_rules_validate(rules, group_where, e) < 0) {
-            json_decref(*out);
-            return -1;
-        }
-        json_object_set_new(*out, name, env_rules_normalize(rules));
-    }
+    bool ok = json_is_object(groups);
+    json_object_foreach(groups, name, rules) ok = ok && is_rule_list(rules);
+    if (!ok)
+        return doc_error(e, where,
+                         "'env_groups' must be an object of name -> normalised env rule list");
+    *out = json_incref(groups);
     return 0;
 }
 
@@ -824,23 +653,23 @@ int workflow_doc_parse(json_t *doc, const char *where, task_def **tasks, size_t 
         return doc_error(e, where, "JSON must be a list or an object with a 'tasks' key");
     }
 
-    char env_where[512];
-    snprintf(env_where, sizeof env_where, "%s%senv", where ? where : "",
-             where && *where ? ": " : "");
-    if (env_rules_validate(env, env_where, e) < 0)
+    json_t *norm_env, *norm_groups;
+    if (parse_doc_env(env, where, &norm_env, e) < 0)
         return -1;
-    json_t *norm_groups;
-    if (parse_env_groups(groups, where, &norm_groups, e) < 0)
+    if (parse_env_groups(groups, where, &norm_groups, e) < 0) {
+        json_decref(norm_env);
         return -1;
+    }
     task_def *parsed;
     size_t n;
     if (parse_task_array(task_list, where, &parsed, &n, e) < 0) {
+        json_decref(norm_env);
         json_decref(norm_groups);
         return -1;
     }
     *tasks = parsed;
     *ntasks = n;
-    *doc_env = env_rules_normalize(env);
+    *doc_env = norm_env;
     *doc_groups = norm_groups;
     return 0;
 }

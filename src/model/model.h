@@ -62,7 +62,7 @@ typedef struct task_def {
     char *generates_source;
     char *output_file;
     char *error_file;
-    json_t *env; /* array of env rules (shape-checked), never NULL */
+    json_t *env; /* array of normalised env rules, never NULL */
     char *gres;
     char *image;
     int retries;        /* default 0 */
@@ -83,14 +83,13 @@ void task_def_free_array(task_def *tasks, size_t n);
 
 /* Parses a workflow document: a bare array of task objects, or an object with
  * "tasks" (and optional "env", "env_groups", ignored "title"/"description").
+ * Env rules are validated and normalised by their owner, lua/scripthut/env.lua,
+ * before this (host_env_normalize_document, once per document); here they
+ * must be lists of rule objects and are taken as they are.
  * On success *tasks and *ntasks hold validated (not yet dependency-checked) tasks,
  * and *doc_env / *doc_groups (new references, never NULL) the document env. */
 int workflow_doc_parse(json_t *doc, const char *where, task_def **tasks, size_t *ntasks,
                        json_t **doc_env, json_t **doc_groups, sh_err *e);
-
-/* Checks one env rule list's shape: each rule an object with only the keys
- * if/include/stacks/set/append/init, string values.  0 or -1 with e set. */
-int env_rules_validate(json_t *rules, const char *where, sh_err *e);
 
 /* Run status derived from task states (DESIGN §5, spec cli-api §7.4) plus
  * cancelled: a run with a cancel request and no active task is cancelled.

@@ -2,6 +2,7 @@
 -- with STACK_DIR for stack init).
 local env = require "scripthut.env"
 local util = require "scripthut.util"
+local support = require "support"
 
 -- resolve with one "server" layer of rules (plus optional extras).
 local function resolve(rules, opts)
@@ -334,6 +335,9 @@ describe("env rule shapes (normalize_rules)", function()
     bad("x", 'env must be a rule table or a list of rules, got "x"')
     bad({ set = "A=1" }, 'env.set must be a table of KEY = "value" (or a list of {KEY, value} '
       .. 'pairs), got "A=1"')
+    bad({ append = { "PATH" } }, 'env.append[1] must be a {KEY, value} pair, got "PATH"')
+    bad({ stacks = { "ml", "" } }, "env.stacks[2] must be a non-empty name")
+    bad({ include = "" }, "env.include[1] must be a non-empty name")
   end)
 
   it("normalises groups into a JSON object", function()
@@ -344,3 +348,31 @@ describe("env rule shapes (normalize_rules)", function()
     assert.are.equal("env_groups.g.set.A must be a string, got 1", err)
   end)
 end)
+
+describe("env rules of a workflow document (normalize_document)", function()
+  local J = util.json_decode
+
+  it("validates the document's env, its groups and each task's, naming the task", function()
+    local function err_of(doc)
+      return support.error_of(env.normalize_document, doc, "workflow 'w'")
+    end
+    assert.are.equal("workflow 'w': env[1].set.A must be a string, got 1",
+      err_of({ env = J('[{"set": {"A": 1}}]') }))
+    assert.are.equal("workflow 'w': env_groups.g[1].init must be a string, got 3",
+      err_of({ env_groups = J('{"g": [{"init": 3}]}') }))
+    assert.are.equal("workflow 'w': tasks[7]: Task 'b': env: unknown field \"sett\" "
+      .. "(did you mean \"set\"?)",
+      err_of({ tasks = { { index = 7, id = "b", env = J('{"sett": {}}') } } }))
+  end)
+
+  it("returns the stored form: JSON objects with set/append in the order written", function()
+    local doc = env.normalize_document({
+      env = J('{"set": {"B": "1", "A": "${B}"}}'),
+      env_groups = J('{"g": {"init": "x"}}'),
+      tasks = { { index = 1, id = "a", env = J('[{"if_": {"H": "x"}, "append": {"P": "/b"}}]') } },
+    }, "")
+    assert.are.equal('{"env":[{"set":{"B":"1","A":"${B}"}}],"env_groups":{"g":[{"init":"x"}]},'
+      .. '"tasks":[[{"if":{"H":"x"},"append":{"P":"/b"}}]]}', util.json_encode(doc))
+  end)
+end)
+

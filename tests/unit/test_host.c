@@ -719,6 +719,98 @@ static void prepare_job_list_returns_errors_and_warnings_per_job(void **state)
     json_decref(runs);
 }
 
+/* ---- env rules ----------------------------------------------------------- */
+
+/* host_env_normalize_document must fail on `doc` with exactly `expected`. */
+static void env_doc_fails(fixture *f, const char *doc_text, const char *expected)
+{
+    json_t *doc = parse_json(doc_text), *out = NULL;
+    sh_err e = SH_ERR_INIT;
+    assert_int_equal(host_env_normalize_document(f->h, doc, "flow.json", &out, &e), -1);
+    assert_null(out);
+    assert_int_equal(e.status, SH_EINVAL);
+    assert_string_equal(e.msg, expected);
+    json_decref(doc);
+}
+
+/* Env rules are validated once, by lua/scripthut/env.lua: the messages C
+ * used to write itself are Lua's now, with 1-based indices. */
+static void env_rules_are_validated_in_lua_with_one_based_indices(void **state)
+{
+    fixture *f = *state;
+    new_host(f);
+    env_doc_fails(f, "{\"tasks\": [], \"env\": [\"set X=1\"]}",
+                  "flow.json: env[1] must be a table, got \"set X=1\"");
+    env_doc_fails(f, "{\"tasks\": [], \"env\": [{}, {\"unset\": [\"X\"]}]}",
+                  "flow.json: env[2]: unknown field \"unset\" (did you mean \"set\"?)");
+    env_doc_fails(f, "{\"tasks\": [], \"env\": [{\"set\": {\"N\": 4}}]}",
+                  "flow.json: env[1].set.N must be a string, got 4");
+    env_doc_fails(f, "{\"tasks\": [], \"env\": [{\"append\": [\"PATH\"]}]}",
+                  "flow.json: env[1].append[1] must be a {KEY, value} pair, got \"PATH\"");
+    env_doc_fails(f, "{\"tasks\": [], \"env\": [{\"set\": {\"MY VAR\": \"x\"}}]}",
+                  "flow.json: env[1].set: \"MY VAR\" is not a valid environment variable name");
+    env_doc_fails(f, "{\"tasks\": [], \"env\": [{\"if\": {\"A\": 1}}]}",
+                  "flow.json: env[1].if.A must be a string or a list of strings, got 1");
+    env_doc_fails(f, "{\"tasks\": [], \"env\": [{\"if_\": {\"A\": [\"x\", 2]}}]}",
+                  "flow.json: env[1].if.A must be a list of strings (item 2 is 2)");
+    env_doc_fails(f, "{\"tasks\": [], \"env\": [{\"if\": \"A=1\"}]}",
+                  "flow.json: env[1].if must be a table of KEY = value or {values}, got \"A=1\"");
+    env_doc_fails(f, "{\"tasks\": [], \"env\": [{\"stacks\": [\"ml\", \"\"]}]}",
+                  "flow.json: env[1].stacks[2] must be a non-empty name");
+    env_doc_fails(f, "{\"tasks\": [], \"env\": [{\"init\": [\"a\"]}]}",
+                  "flow.json: env[1].init must be a string, got a table");
+    env_doc_fails(f, "{\"tasks\": [], \"env\": [{\"if\": {}, \"if_\": {}}]}",
+                  "flow.json: env[1]: give either 'if' or 'if_', not both");
+    env_doc_fails(f, "{\"tasks\": [], \"env_groups\": {\"g\": [{\"init\": 3}]}}",
+                  "flow.json: env_groups.g[1].init must be a string, got 3");
+    env_doc_fails(f, "{\"tasks\": [], \"env_groups\": [\"g\"]}",
+                  "flow.json: env_groups must be a table of group name = rules, got a table");
+    /* a task's rules are named as C names its other fields */
+    env_doc_fails(f,
+                  "[{\"id\": \"a\", \"command\": \"x\"},"
+                  " {\"id\": \"b\", \"command\": \"x\", \"env\": [{}, {\"sett\": {}}]}]",
+                  "flow.json: tasks[2]: Task 'b': env[2]: unknown field \"sett\" (did you mean "
+                  "\"set\"?)");
+}
+
+/* The stored form: fields in the order if, include, stacks, set, append,
+ * init; if_ renamed; null and empty fields gone; set/append in the order
+ * written; one rule where a list is expected is a list of one. */
+static void env_rules_are_normalised_into_their_stored_form(void **state)
+{
+    fixture *f = *state;
+    new_host(f);
+    json_t *doc = parse_json(
+        "{\"title\": \"t\", \"env\": {\"set\": {\"X\": \"1\"}},"
+        " \"env_groups\": {\"gpu\": [{\"if_\": {}, \"init\": \"module load cuda\"}]},"
+        " \"tasks\": [{\"id\": \"a\", \"command\": \"x\"},"
+        " {\"id\": \"b\", \"command\": \"y\", \"env\": [{\"init\": \"module load x\","
+        " \"set\": {\"B\": \"2\", \"A\": \"1\"}, \"include\": [], \"append\": {},"
+        " \"stacks\": null, \"if_\": {\"HOST\": [\"h1\", \"h2\"]}}, {\"include\": \"gpu\"}]}]}");
+    char *before = json_dumps(doc, JSON_COMPACT);
+    json_t *out = NULL;
+    sh_err e = SH_ERR_INIT;
+    if (host_env_normalize_document(f->h, doc, "flow.json", &out, &e) != 0)
+        fail_msg("normalize: %s", e.msg);
+    char *got = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_string_equal(
+        got, "{\"title\":\"t\",\"env\":[{\"set\":{\"X\":\"1\"}}],"
+             "\"env_groups\":{\"gpu\":[{\"init\":\"module load cuda\"}]},"
+             "\"tasks\":[{\"id\":\"a\",\"command\":\"x\"},{\"id\":\"b\",\"command\":\"y\","
+             "\"env\":[{\"if\":{\"HOST\":[\"h1\",\"h2\"]},\"set\":{\"B\":\"2\",\"A\":\"1\"},"
+             "\"init\":\"module load x\"},{\"include\":[\"gpu\"]}]}]}");
+    /* the input is not changed; a task without env is shared */
+    char *after = json_dumps(doc, JSON_COMPACT);
+    assert_string_equal(before, after);
+    assert_ptr_equal(json_array_get(json_object_get(out, "tasks"), 0),
+                     json_array_get(json_object_get(doc, "tasks"), 0));
+    free(before);
+    free(after);
+    free(got);
+    json_decref(out);
+    json_decref(doc);
+}
+
 /* ---- scripts ------------------------------------------------------------- */
 
 static void script_gets_arg_and_errors_return_1(void **state)
@@ -781,6 +873,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             prepare_job_list_gives_templates_the_same_tables_as_the_json_path, setup, teardown),
         cmocka_unit_test_setup_teardown(prepare_job_list_returns_errors_and_warnings_per_job, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(env_rules_are_validated_in_lua_with_one_based_indices,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(env_rules_are_normalised_into_their_stored_form, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(script_gets_arg_and_errors_return_1, setup, teardown),
     };

@@ -306,7 +306,7 @@ static void deps_must_be_a_list_of_strings(void **state)
     task_fails("{\"id\": \"a\", \"command\": \"x\", \"deps\": \"b\"}",
                "Task 'a': deps must be a list of task ids, got \"b\"");
     task_fails("{\"id\": \"a\", \"command\": \"x\", \"dependencies\": [\"b\", 3]}",
-               "Task 'a': dependencies[1] must be a non-empty string, got 3");
+               "Task 'a': dependencies[2] must be a non-empty string, got 3");
 }
 
 static void where_prefixes_the_message(void **state)
@@ -322,24 +322,20 @@ static void where_prefixes_the_message(void **state)
 
 /* ---- env rules in tasks --------------------------------------------------- */
 
-static void task_env_is_validated_with_rule_index(void **state)
+/* Env rules are validated and normalised in Lua (lua/scripthut/env.lua,
+ * through host_env_normalize_document: tests/unit/test_host.c) before a
+ * document reaches the parser, which only makes sure it got rule lists. */
+static void task_env_must_be_a_normalised_rule_list(void **state)
 {
-    task_fails("{\"id\": \"a\", \"command\": \"x\", \"env\": [{}, {\"sett\": {}}]}",
-               "Task 'a': env[1]: unknown key 'sett' (expected if, include, stacks, set, append, "
-               "init)");
     task_fails("{\"id\": \"a\", \"command\": \"x\", \"env\": {\"set\": {}}}",
-               "Task 'a': env: must be a list of env rules, got {\"set\":{}}");
-}
-
-static void env_rules_are_normalised(void **state)
-{
-    /* if_ becomes if; empty and null keys disappear; key order is fixed */
-    task_def t =
-        task_ok("{\"id\": \"a\", \"command\": \"x\", \"env\": [{\"init\": \"module load x\","
-                " \"set\": {\"B\": \"2\", \"A\": \"1\"}, \"include\": [], \"append\": {},"
-                " \"stacks\": null, \"if_\": {\"HOST\": [\"h1\", \"h2\"]}}]}");
-    assert_json(t.env, "[{\"if\":{\"HOST\":[\"h1\",\"h2\"]},\"set\":{\"B\":\"2\",\"A\":\"1\"},"
-                       "\"init\":\"module load x\"}]");
+               "Task 'a': env must be a list of normalised env rules, got {\"set\":{}}");
+    task_fails("{\"id\": \"a\", \"command\": \"x\", \"env\": [\"set X=1\"]}",
+               "Task 'a': env must be a list of normalised env rules, got [\"set X=1\"]");
+    task_def t = task_ok("{\"id\": \"a\", \"command\": \"x\", \"env\": [{\"init\": \"m\"}]}");
+    assert_json(t.env, "[{\"init\":\"m\"}]");
+    task_def_free(&t);
+    t = task_ok("{\"id\": \"a\", \"command\": \"x\", \"env\": {}}");
+    assert_json(t.env, "[]");
     task_def_free(&t);
 }
 
@@ -435,11 +431,10 @@ static void bare_array_is_a_task_list_with_empty_env(void **state)
 
 static void object_carries_tasks_env_and_groups(void **state)
 {
-    parsed_doc d =
-        doc_ok("{\"title\": \"t\", \"description\": \"d\","
-               " \"tasks\": [{\"id\": \"a\", \"command\": \"x\"}],"
-               " \"env\": [{\"set\": {\"X\": \"1\"}}],"
-               " \"env_groups\": {\"gpu\": [{\"if_\": {}, \"init\": \"module load cuda\"}]}}");
+    parsed_doc d = doc_ok("{\"title\": \"t\", \"description\": \"d\","
+                          " \"tasks\": [{\"id\": \"a\", \"command\": \"x\"}],"
+                          " \"env\": [{\"set\": {\"X\": \"1\"}}],"
+                          " \"env_groups\": {\"gpu\": [{\"init\": \"module load cuda\"}]}}");
     assert_int_equal(d.n, 1);
     assert_json(d.env, "[{\"set\":{\"X\":\"1\"}}]");
     assert_json(d.groups, "{\"gpu\":[{\"init\":\"module load cuda\"}]}");
@@ -477,75 +472,17 @@ static void first_bad_task_aborts_the_document_with_its_position(void **state)
     doc_fails(
         "[{\"id\": \"a\", \"command\": \"x\"}, {\"id\": \"b\", \"command\": \"y\", \"cpu\": 2},"
         " {\"id\": \"c\"}]",
-        "flow.json: tasks[1]: Task 'b': unknown field 'cpu' (did you mean 'cpus'?)");
+        "flow.json: tasks[2]: Task 'b': unknown field 'cpu' (did you mean 'cpus'?)");
 }
 
-static void document_env_errors_name_where_and_rule(void **state)
+static void document_env_and_groups_must_be_normalised_rule_lists(void **state)
 {
-    doc_fails("{\"tasks\": [], \"env\": [{\"set\": {\"X\": 1}}]}",
-              "flow.json: env[0]: 'set' value for 'X' must be a string, got 1");
-    doc_fails("{\"tasks\": [], \"env_groups\": {\"g\": [{\"init\": 3}]}}",
-              "flow.json: env_groups.g[0]: 'init' must be a string, got 3");
+    doc_fails("{\"tasks\": [], \"env\": {\"set\": {}}}",
+              "flow.json: 'env' must be a list of normalised env rules");
     doc_fails("{\"tasks\": [], \"env_groups\": [\"g\"]}",
-              "flow.json: 'env_groups' must be an object of "
-              "name -> env rule list");
-}
-
-/* ---- env_rules_validate ----------------------------------------------------- */
-
-static void rules_fail(const char *text, const char *expected)
-{
-    json_t *rules = parse_json(text);
-    sh_err e = SH_ERR_INIT;
-    assert_int_equal(env_rules_validate(rules, "backend 'hpc': env", &e), -1);
-    assert_int_equal(e.status, SH_EINVAL);
-    assert_string_equal(e.msg, expected);
-    json_decref(rules);
-}
-
-static void valid_rules_pass(void **state)
-{
-    json_t *rules = parse_json(
-        "[{\"if\": {\"A\": \"1\", \"B\": [\"x\", \"y\"]}, \"include\": [\"g\"], \"stacks\": "
-        "[\"ml\"],"
-        " \"set\": {\"K\": \"v\"}, \"append\": {\"PATH\": \"/p\"}, \"init\": \"module load x\"},"
-        " {\"if_\": {}}, {}]");
-    sh_err e = SH_ERR_INIT;
-    assert_int_equal(env_rules_validate(rules, "env", &e), 0);
-    json_decref(rules);
-    assert_int_equal(env_rules_validate(NULL, "env", &e), 0);
-}
-
-static void rule_errors_name_index_and_key(void **state)
-{
-    rules_fail("[\"set X=1\"]", "backend 'hpc': env[0]: 'rule' must be an object, got \"set X=1\"");
-    rules_fail("[{}, {\"unset\": [\"X\"]}]",
-               "backend 'hpc': env[1]: unknown key 'unset' (expected if, include, stacks, set, "
-               "append, init)");
-    rules_fail("[{\"set\": {\"N\": 4}}]",
-               "backend 'hpc': env[0]: 'set' value for 'N' must be a string, got 4");
-    rules_fail("[{\"append\": [\"PATH\"]}]",
-               "backend 'hpc': env[0]: 'append' must be an object of strings, got [\"PATH\"]");
-    rules_fail("[{\"set\": {\"MY VAR\": \"x\"}}]",
-               "backend 'hpc': env[0]: 'set' has 'MY VAR', which is not a valid environment "
-               "variable name");
-    rules_fail("[{\"if\": {\"A\": 1}}]",
-               "backend 'hpc': env[0]: 'if' value for 'A' must be a string or a list of strings, "
-               "got 1");
-    rules_fail("[{\"if_\": {\"A\": [\"x\", 2]}}]",
-               "backend 'hpc': env[0]: 'if_' value for 'A' must be a string or a list of "
-               "strings, got [\"x\",2]");
-    rules_fail("[{\"if\": \"A=1\"}]", "backend 'hpc': env[0]: 'if' must be an object, got \"A=1\"");
-    rules_fail("[{\"include\": \"gpu\"}]",
-               "backend 'hpc': env[0]: 'include' must be a list of names, got \"gpu\"");
-    rules_fail("[{\"stacks\": [\"\"]}]",
-               "backend 'hpc': env[0]: 'stacks' must be a list of non-empty names, got [\"\"]");
-    rules_fail("[{\"init\": [\"a\"]}]",
-               "backend 'hpc': env[0]: 'init' must be a string, got [\"a\"]");
-    rules_fail("[{\"if\": {}, \"if_\": {}}]",
-               "backend 'hpc': env[0]: both 'if' and its alias 'if_' given; use 'if'");
-    rules_fail("{\"set\": {}}",
-               "backend 'hpc': env: must be a list of env rules, got {\"set\":{}}");
+              "flow.json: 'env_groups' must be an object of name -> normalised env rule list");
+    doc_fails("{\"tasks\": [], \"env_groups\": {\"g\": {\"init\": \"x\"}}}",
+              "flow.json: 'env_groups' must be an object of name -> normalised env rule list");
 }
 
 /* ---- task states ------------------------------------------------------------ */
@@ -744,8 +681,7 @@ int main(void)
         cmocka_unit_test(deps_and_dependencies_together_are_ambiguous),
         cmocka_unit_test(deps_must_be_a_list_of_strings),
         cmocka_unit_test(where_prefixes_the_message),
-        cmocka_unit_test(task_env_is_validated_with_rule_index),
-        cmocka_unit_test(env_rules_are_normalised),
+        cmocka_unit_test(task_env_must_be_a_normalised_rule_list),
         cmocka_unit_test(to_json_uses_the_api_key_order),
         cmocka_unit_test(to_json_then_from_json_round_trips),
         cmocka_unit_test(bare_array_is_a_task_list_with_empty_env),
@@ -754,9 +690,7 @@ int main(void)
         cmocka_unit_test(other_shapes_are_rejected),
         cmocka_unit_test(unknown_top_level_key_is_rejected),
         cmocka_unit_test(first_bad_task_aborts_the_document_with_its_position),
-        cmocka_unit_test(document_env_errors_name_where_and_rule),
-        cmocka_unit_test(valid_rules_pass),
-        cmocka_unit_test(rule_errors_name_index_and_key),
+        cmocka_unit_test(document_env_and_groups_must_be_normalised_rule_lists),
         cmocka_unit_test(task_state_names_round_trip),
         cmocka_unit_test(terminal_and_active_states_partition_the_non_pending),
         cmocka_unit_test(run_status_names_round_trip),
