@@ -19,6 +19,7 @@ local M = {}
 local NULL = util.null
 local NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
 local RULE_FIELDS = { "if", "include", "stacks", "set", "append", "init" }
+
 local RULE_KEYS = { ["if"] = true, if_ = true, include = true, stacks = true, set = true,
                     append = true, init = true }
 
@@ -347,44 +348,53 @@ end
 local KEEP_STACK_DIR = { STACK_DIR = true }
 
 -- Appends the flattened form of `rules` to ctx.out (spec §8.4).  `path` is
--- the include chain, for cycle detection.
+-- the include chain, for cycle detection.  Each stack reference becomes an
+-- item of its own (with the stack's init, when it has one), so the walk of
+-- stacks_used sees it under its guards.  In that walk (ctx.walk) an undefined
+-- stack and a cycle are not errors: resolution reports them.
 local function flatten(rules, source, guards, ctx, path)
   for _, rule in ipairs(list(rules)) do
     local inner = guards_with(guards, rule["if"] or rule.if_)
     for _, g in ipairs(list(rule.include)) do
       if path[g] then
-        local chain = { table.unpack(path) }
-        chain[#chain + 1] = g
-        return nil, "env_group cycle detected: " .. table.concat(chain, " → ")
-      end
-      local group = ctx.groups[g]
-      if group == nil or group == NULL then
-        ctx.warnings[#ctx.warnings + 1] =
-          ("env_group '%s' referenced from %s but not defined; skipping"):format(g, source)
+        if not ctx.walk then
+          local chain = { table.unpack(path) }
+          chain[#chain + 1] = g
+          return nil, "env_group cycle detected: " .. table.concat(chain, " → ")
+        end
       else
-        path[g] = true
-        path[#path + 1] = g
-        local ok, err = flatten(group, source .. " via group:" .. g, inner, ctx, path)
-        path[#path] = nil
-        path[g] = nil
-        if not ok then
-          return nil, err
+        local group = ctx.groups[g]
+        if group == nil or group == NULL then
+          ctx.warnings[#ctx.warnings + 1] =
+            ("env_group '%s' referenced from %s but not defined; skipping"):format(g, source)
+        else
+          path[g] = true
+          path[#path + 1] = g
+          local ok, err = flatten(group, source .. " via group:" .. g, inner, ctx, path)
+          path[#path] = nil
+          path[g] = nil
+          if not ok then
+            return nil, err
+          end
         end
       end
     end
     for _, s in ipairs(list(rule.stacks)) do
       local stack = ctx.stacks[s]
+      local item = { source = source .. " via stack:" .. s, guards = inner, stack = s }
       if stack == nil or stack == NULL then
-        return nil, ("stack '%s' referenced from %s but not defined in the config. Either "
-          .. "define it or fix the typo — silently skipping a stack reference would let the "
-          .. "task run without the env the author expected."):format(s, source)
+        if not ctx.walk then
+          return nil, ("stack '%s' referenced from %s but not defined in the config. Either "
+            .. "define it or fix the typo — silently skipping a stack reference would let the "
+            .. "task run without the env the author expected."):format(s, source)
+        end
+      else
+        local init, prefix = stack_init(stack, s)
+        if init then
+          item.rule, item.keep, item.prefix = { init = init }, KEEP_STACK_DIR, prefix
+        end
       end
-      local init, prefix = stack_init(stack, s)
-      if init then
-        ctx.out[#ctx.out + 1] = { source = source .. " via stack:" .. s, guards = inner,
-                                  rule = { init = init }, keep = KEEP_STACK_DIR,
-                                  prefix = prefix }
-      end
+      ctx.out[#ctx.out + 1] = item
     end
     if not empty(rule.set) or not empty(rule.append)
        or (type(rule.init) == "string" and rule.init ~= "") then
@@ -447,15 +457,11 @@ local function apply(state, item, warnings)
   return true
 end
 
--- resolve{seed = {{KEY, value}, ...},
---         layers = {{source = "backend:hpc", rules = {...}}, ...},
---         groups = {name = rules}, stacks = {name = stack}, provenance = bool}
---   -> {env = {{KEY, value}, ...}, init = "text", warnings = {...},
---       provenance = {KEY = {{source=, op=, value=}, ...}} (when asked)}
---   |  nil, message (an env_group cycle, an unknown stack, a bad key)
--- env is in first-insertion order: the seed, then keys in order of first write.
-function M.resolve(opts)
-  local ctx = { groups = opts.groups or {}, stacks = opts.stacks or {}, warnings = {}, out = {} }
+-- Flattens the layers and applies the items whose guards pass, in order.
+-- -> state, warnings | nil, message
+local function run_rules(opts, walk)
+  local ctx = { groups = opts.groups or {}, stacks = opts.stacks or {}, warnings = {}, out = {},
+                walk = walk }
   if ctx.groups == NULL then ctx.groups = {} end
   if ctx.stacks == NULL then ctx.stacks = {} end
   for _, layer in ipairs(opts.layers or {}) do
@@ -464,7 +470,8 @@ function M.resolve(opts)
       return nil, err
     end
   end
-  local state = { values = {}, order = {}, init = {}, prov = opts.provenance and {} or nil }
+  local state = { values = {}, order = {}, init = {}, prov = opts.provenance and {} or nil,
+                  stacks = {}, stack_seen = {} }
   for _, e in ipairs(list(opts.seed)) do
     local ok, err = assign(state, e[1], e[2], "seed")
     if not ok then return nil, err end
@@ -472,16 +479,86 @@ function M.resolve(opts)
   end
   for _, item in ipairs(ctx.out) do
     if guards_pass(item.guards, state.values) then
-      local ok, err = apply(state, item, ctx.warnings)
-      if not ok then return nil, err end
+      if item.stack and not state.stack_seen[item.stack] then
+        state.stack_seen[item.stack] = true
+        state.stacks[#state.stacks + 1] = item.stack
+      end
+      if item.rule then
+        local ok, err = apply(state, item, ctx.warnings)
+        if not ok and not walk then return nil, err end
+      end
     end
+  end
+  return state, ctx.warnings
+end
+
+-- resolve{seed = {{KEY, value}, ...},
+--         layers = {{source = "backend:hpc", rules = {...}}, ...},
+--         groups = {name = rules}, stacks = {name = stack}, provenance = bool}
+--   -> {env = {{KEY, value}, ...}, init = "text", warnings = {...},
+--       provenance = {KEY = {{source=, op=, value=}, ...}} (when asked)}
+--   |  nil, message (an env_group cycle, an unknown stack, a bad key)
+-- env is in first-insertion order: the seed, then keys in order of first write.
+function M.resolve(opts)
+  local state, warnings = run_rules(opts, false)
+  if not state then
+    return nil, warnings
   end
   local env = {}
   for i, k in ipairs(state.order) do
     env[i] = { k, state.values[k] }
   end
-  return { env = env, init = table.concat(state.init, "\n"), warnings = ctx.warnings,
+  return { env = env, init = table.concat(state.init, "\n"), warnings = warnings,
            provenance = state.prov }
+end
+
+-- stacks_used(opts) -> {name, ...}: the stacks whose rules apply under the
+-- options of resolve, in first-use order - the same walk (include chains,
+-- `if` guards evaluated against the env as it is where the rule is
+-- reached), except that an undefined stack, an undefined group or a cycle
+-- is not an error here: resolving the job's env reports it.
+function M.stacks_used(opts)
+  return (run_rules(opts, true)).stacks
+end
+
+-- The layers of a job's env, in the order they apply: backend, server,
+-- workflow document, task.  `run` is a run context as jobs.prepare gets it
+-- (docs/config-json.md, "Preparing jobs").
+function M.run_layers(run, task_rules)
+  local env = run.env ~= NULL and run.env or {}
+  local backend_name = type(run.backend) == "table" and run.backend.name or "?"
+  return {
+    { source = "backend:" .. tostring(backend_name), rules = list(env.backend) },
+    { source = "server", rules = list(env.server) },
+    { source = "workflow-doc", rules = list(env.workflow) },
+    { source = "task", rules = list(task_rules) },
+  }
+end
+
+-- stacks_of_run(run, task_rules) -> {run = {name, ...}, tasks = {{name, ...}, ...}}
+-- At submission: the stacks a run's tasks will use, so that the ones not
+-- ready get an install task in front of them.  `run` is the run context
+-- (its seed holds what is known before the run exists: SCRIPTHUT_BACKEND and
+-- SCRIPTHUT_WORKFLOW); `task_rules` lists the env rules of each task that
+-- has some.  `run` names the stacks of a task without rules, tasks[k] those
+-- of task_rules[k].
+function M.stacks_of_run(run, task_rules)
+  local function used(rules)
+    return M.stacks_used { seed = list(run.seed), layers = M.run_layers(run, rules),
+                           groups = run.env_groups, stacks = run.stacks }
+  end
+  local out = { run = used(nil), tasks = {} }
+  for k, rules in ipairs(list(task_rules)) do
+    -- Rules that name no stack and include no group add none: the task's
+    -- stacks are the run's (a task's rules come last, so they cannot change
+    -- what the earlier layers' guards saw).
+    local names_any = false
+    for _, r in ipairs(list(rules)) do
+      names_any = names_any or not empty(r.stacks) or not empty(r.include)
+    end
+    out.tasks[k] = names_any and used(rules) or out.run
+  end
+  return out
 end
 
 return M

@@ -24,16 +24,9 @@ local function has_rules(rules)
 end
 
 local function resolve(run, task_rules)
-  local env = run.env ~= NULL and run.env or {}
-  local backend_name = type(run.backend) == "table" and run.backend.name or "?"
   return envmod.resolve {
     seed = list(run.seed),
-    layers = {
-      { source = "backend:" .. tostring(backend_name), rules = list(env.backend) },
-      { source = "server", rules = list(env.server) },
-      { source = "workflow-doc", rules = list(env.workflow) },
-      { source = "task", rules = list(task_rules) },
-    },
+    layers = envmod.run_layers(run, task_rules),
     groups = run.env_groups,
     stacks = run.stacks,
   }

@@ -179,7 +179,7 @@ json_t *svc_find_backend(svc *s, const char *name, sh_err *e)
 
 /* The run's frozen context: everything the engine needs later, so the engine
  * does not depend on which config file the submitting process loaded. */
-static json_t *run_context(svc *s, json_t *bcfg, json_t *doc_env, json_t *doc_groups)
+json_t *svc_run_context(svc *s, json_t *bcfg, json_t *doc_env, json_t *doc_groups)
 {
     json_t *groups = json_object();
     json_object_update(groups, json_object_get(bcfg, "env_groups"));
@@ -243,7 +243,7 @@ static int submit_tasks(svc *s, const char *workflow_name, const char *backend_n
             return sh_err_set(e, SH_EINVAL, "Backend '%s' is not available: %s", backend_name,
                               be.msg);
         backend_destroy(probe);
-        ctx = run_context(s, bcfg, doc_env, doc_groups);
+        ctx = svc_run_context(s, bcfg, doc_env, doc_groups);
     }
     store_run_new r = {
         .workflow_name = workflow_name,
@@ -378,7 +378,7 @@ int svc_workflow_view(svc *s, const char *name, const char *backend_override, js
         rc = sh_err_set(e, SH_EINVAL, "No tasks for workflow '%s'", name);
     if (rc == 0)
         rc = dag_expand_and_validate(tasks, n, 0, e);
-    json_t *ctx = rc == 0 ? run_context(s, bcfg, doc_env, doc_groups) : NULL;
+    json_t *ctx = rc == 0 ? svc_run_context(s, bcfg, doc_env, doc_groups) : NULL;
     json_t *jobs = json_array(), *task_list = json_array();
     for (size_t i = 0; rc == 0 && i < n; i++) {
         json_t *t = task_def_to_json(&tasks[i]);

@@ -26,10 +26,16 @@ json_t *svc_find_named(json_t *list, const char *name);
 char *svc_known_names(json_t *list);
 /* A configured backend's object, or NULL with a 422 naming the known ones. */
 json_t *svc_find_backend(svc *s, const char *name, sh_err *e);
-/* Tasks that use stacks (service_stacks.c): when a stack named by the run's
- * env rules is not ready on the backend, *augmented = a copy of doc with an
- * install task in front and dependencies on it; NULL when nothing changes
- * (also for _stack/ runs).  -1 only for a bad stack name or a script error. */
+/* The context a run on backend `bcfg` is created with: {"backend", "env":
+ * {"backend", "server", "workflow"}, "env_groups", "stacks"} (service.c). */
+json_t *svc_run_context(svc *s, json_t *bcfg, json_t *doc_env, json_t *doc_groups);
+/* Tasks that use stacks (service_stacks.c): `doc` has normalised env rules
+ * (host_env_normalize_document).  When a stack the run's tasks use (as
+ * scripthut.env's walk decides, `if` guards included) is not ready on the
+ * backend, *augmented = a copy of doc with an install task in front and
+ * dependencies on it; NULL when nothing changes (also for _stack/ runs).
+ * -1 for a bad stack name, a stack that does not list this backend, or a
+ * script error. */
 int svc_stack_add_installs(svc *s, const char *workflow_name, const char *backend_name, json_t *doc,
                            json_t **augmented, sh_err *e);
 /* Ends a public operation: resets the store's statements (no read

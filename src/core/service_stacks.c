@@ -28,7 +28,6 @@
 #define STACK_REMOVE_TIMEOUT_MS 60000
 #define STACK_RUN_PREFIX "_stack/"
 #define STACK_TASK_PREFIX "install-"
-#define STACK_INCLUDE_DEPTH 32
 
 static const char *jstr(json_t *o, const char *key)
 {
@@ -613,37 +612,6 @@ int svc_stack_install(svc *s, const char *name, const char *backend_name, bool r
 
 /* --- tasks that use stacks ------------------------------------------------------ */
 
-/* Adds the stacks named by rules (and the groups they include) to `names`. */
-static void collect_stacks(json_t *rules, json_t *groups, json_t *names, int depth)
-{
-    if (depth > STACK_INCLUDE_DEPTH)
-        return; /* a cycle: env resolution reports it */
-    size_t i, j;
-    json_t *rule, *v;
-    json_array_foreach(rules, i, rule)
-    {
-        json_array_foreach(json_object_get(rule, "stacks"), j, v)
-        {
-            if (json_is_string(v))
-                json_object_set_new(names, json_string_value(v), json_true());
-        }
-        json_array_foreach(json_object_get(rule, "include"), j, v)
-        {
-            if (json_is_string(v))
-                collect_stacks(json_object_get(groups, json_string_value(v)), groups, names,
-                               depth + 1);
-        }
-    }
-}
-
-/* A single rule object is accepted where a list is: normalise. */
-static json_t *rule_list(json_t *v)
-{
-    if (json_is_object(v))
-        return json_pack("[O]", v);
-    return json_is_array(v) ? json_incref(v) : json_array();
-}
-
 static void add_dependency(json_t *task, const char *dep)
 {
     const char *key = json_object_get(task, "deps") && !json_object_get(task, "dependencies")
@@ -669,10 +637,131 @@ static bool doc_has_task(json_t *tasks, const char *id)
     return false;
 }
 
+static bool names_contain(json_t *names, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(names, i, v)
+    {
+        if (json_is_string(v) && !strcmp(json_string_value(v), name))
+            return true;
+    }
+    return false;
+}
+
+/* Which stacks the run's tasks use, as env resolution will decide it (the
+ * walk of scripthut.env, `if` guards included): used->run for every task,
+ * per_task[i] (NULL for none of its own) for task i. */
+typedef struct stack_use {
+    json_t *used;     /* {"run": [names], "tasks": [[names], ...]} */
+    json_t *per_task; /* parallel to the doc's tasks: a names list or null */
+    json_t *all;      /* every name, first use first */
+} stack_use;
+
+static void stack_use_free(stack_use *u)
+{
+    json_decref(u->used);
+    json_decref(u->per_task);
+    json_decref(u->all);
+}
+
+static bool task_uses(const stack_use *u, size_t i, const char *name)
+{
+    return names_contain(json_object_get(u->used, "run"), name) ||
+           names_contain(json_array_get(u->per_task, i), name);
+}
+
+static void add_names(json_t *all, json_t *names)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(names, i, v)
+    {
+        if (json_is_string(v) && !names_contain(all, json_string_value(v)))
+            json_array_append(all, v);
+    }
+}
+
+static int find_stack_use(svc *s, const char *workflow_name, const char *backend_name, json_t *bcfg,
+                          json_t *doc, stack_use *u, sh_err *e)
+{
+    json_t *tasks = json_object_get(doc, "tasks");
+    json_t *run =
+        svc_run_context(s, bcfg, json_object_get(doc, "env"), json_object_get(doc, "env_groups"));
+    /* What is known before the run exists; a guard on the run id or its
+     * creation time cannot hold yet. */
+    json_object_set_new(run, "seed",
+                        json_pack("[[s,s],[s,s]]", "SCRIPTHUT_BACKEND", backend_name,
+                                  "SCRIPTHUT_WORKFLOW", workflow_name));
+    json_t *rules = json_array(), *owner = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(tasks, i, t)
+    {
+        json_t *env = json_object_get(t, "env");
+        if (json_array_size(env) > 0) {
+            json_array_append(rules, env);
+            json_array_append_new(owner, json_integer((json_int_t)i));
+        }
+    }
+    int rc = host_env_stacks_of_run(s->host, run, rules, &u->used, e);
+    json_decref(run);
+    json_decref(rules);
+    if (rc < 0) {
+        json_decref(owner);
+        return -1;
+    }
+    u->per_task = json_array();
+    for (i = 0; i < json_array_size(tasks); i++)
+        json_array_append_new(u->per_task, json_null());
+    u->all = json_array();
+    add_names(u->all, json_object_get(u->used, "run"));
+    json_t *names;
+    json_array_foreach(json_object_get(u->used, "tasks"), i, names)
+    {
+        size_t owner_index = (size_t)json_integer_value(json_array_get(owner, i));
+        json_array_set(u->per_task, owner_index, names);
+        add_names(u->all, names);
+    }
+    json_decref(owner);
+    return 0;
+}
+
+/* A stack that lists its backends is installed only there: a task on
+ * another backend would run with a STACK_DIR that was never built. */
+static int check_stack_backend(json_t *stack, const char *backend_name, json_t *tasks,
+                               const stack_use *u, sh_err *e)
+{
+    json_t *listed = json_object_get(stack, "backends");
+    if (json_array_size(listed) == 0 || stack_lists_backend(stack, backend_name))
+        return 0;
+    const char *name = jstr(stack, "name"), *user = "?";
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        if (task_uses(u, i, name)) {
+            user =
+                jstr(json_array_get(tasks, i), "id") ? jstr(json_array_get(tasks, i), "id") : "?";
+            break;
+        }
+    }
+    sbuf b = SBUF_INIT;
+    size_t i;
+    json_t *v;
+    json_array_foreach(listed, i, v)
+    {
+        sbuf_printf(&b, "%s%s", i ? ", " : "", json_string_value(v));
+    }
+    sh_err_set(e, SH_EINVAL,
+               "Task '%s' uses stack '%s', which is only for backends %s, not '%s'; add '%s' to "
+               "the stack's backends or run on one of those",
+               user, name, sbuf_cstr(&b), backend_name, backend_name);
+    sbuf_free(&b);
+    return -1;
+}
+
 /* For one stack used by the run: nothing when it is ready on the backend,
  * else an install task in front and a dependency on it from each user. */
-static int add_install_for(svc *s, backend *b, json_t *doc, json_t *stack, json_t *global,
-                           json_t *per_task, sh_err *e)
+static int add_install_for(svc *s, backend *b, json_t *doc, json_t *stack, const stack_use *u,
+                           sh_err *e)
 {
     const char *name = jstr(stack, "name");
     if (check_stack_name(name, e) < 0)
@@ -693,15 +782,47 @@ static int add_install_for(svc *s, backend *b, json_t *doc, json_t *stack, json_
     json_t *t;
     json_array_foreach(tasks, i, t)
     {
-        bool uses =
-            json_object_get(global, name) || json_object_get(json_array_get(per_task, i), name);
-        if (uses && json_is_object(t))
+        if (task_uses(u, i, name) && json_is_object(t))
             add_dependency(t, id);
     }
     if (!doc_has_task(tasks, id))
         json_array_insert(tasks, 0, task);
     json_decref(task);
     return 0;
+}
+
+static int add_installs(svc *s, const char *backend_name, json_t *doc, const stack_use *u,
+                        json_t **augmented, sh_err *e)
+{
+    json_t *tasks = json_object_get(doc, "tasks");
+    size_t i;
+    json_t *v;
+    json_array_foreach(u->all, i, v)
+    {
+        json_t *stack = svc_find_named(stacks_of(s), json_string_value(v));
+        if (stack && check_stack_backend(stack, backend_name, tasks, u, e) < 0)
+            return -1;
+    }
+    sh_err be = SH_ERR_INIT;
+    backend *b = open_machine(s, backend_name, &be);
+    /* No machine (noop) or unavailable: nothing to install on; the
+     * submission itself reports an unavailable backend. */
+    if (!b)
+        return 0;
+    json_t *copy = json_deep_copy(doc);
+    int rc = 0;
+    json_array_foreach(u->all, i, v)
+    {
+        json_t *stack = svc_find_named(stacks_of(s), json_string_value(v));
+        if (stack && (rc = add_install_for(s, b, copy, stack, u, e)) < 0)
+            break;
+    }
+    backend_destroy(b);
+    if (rc == 0)
+        *augmented = copy;
+    else
+        json_decref(copy);
+    return rc;
 }
 
 int svc_stack_add_installs(svc *s, const char *workflow_name, const char *backend_name, json_t *doc,
@@ -713,58 +834,12 @@ int svc_stack_add_installs(svc *s, const char *workflow_name, const char *backen
         !json_is_array(tasks))
         return 0;
     json_t *bcfg = svc_find_named(json_object_get(s->config, "backends"), backend_name);
-    if (!bcfg)
-        return 0; /* submission reports the unknown backend */
-    json_t *groups = json_object();
-    json_object_update(groups, json_object_get(bcfg, "env_groups"));
-    json_object_update(groups, json_object_get(s->config, "env_groups"));
-    if (json_is_object(json_object_get(doc, "env_groups")))
-        json_object_update(groups, json_object_get(doc, "env_groups"));
-    json_t *global = json_object(), *per_task = json_array(), *all = json_object();
-    json_t *layers[] = {json_object_get(bcfg, "env"), json_object_get(s->config, "env"),
-                        json_object_get(doc, "env")};
-    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
-        json_t *rules = rule_list(layers[i]);
-        collect_stacks(rules, groups, global, 0);
-        json_decref(rules);
-    }
-    json_object_update(all, global);
-    size_t i;
-    json_t *t;
-    json_array_foreach(tasks, i, t)
-    {
-        json_t *names = json_object(), *rules = rule_list(json_object_get(t, "env"));
-        collect_stacks(rules, groups, names, 0);
-        json_object_update(all, names);
-        json_array_append_new(per_task, names);
-        json_decref(rules);
-    }
-    int rc = 0;
-    if (json_object_size(all) > 0) {
-        sh_err be = SH_ERR_INIT;
-        backend *b = open_machine(s, backend_name, &be);
-        /* No machine (noop) or unavailable: nothing to install on; the
-         * submission itself reports an unavailable backend. */
-        if (b) {
-            json_t *copy = json_deep_copy(doc);
-            const char *name;
-            json_t *v;
-            json_object_foreach(all, name, v)
-            {
-                json_t *stack = svc_find_named(stacks_of(s), name);
-                if (stack && (rc = add_install_for(s, b, copy, stack, global, per_task, e)) < 0)
-                    break;
-            }
-            backend_destroy(b);
-            if (rc == 0)
-                *augmented = copy;
-            else
-                json_decref(copy);
-        }
-    }
-    json_decref(groups);
-    json_decref(global);
-    json_decref(per_task);
-    json_decref(all);
+    if (!bcfg || json_array_size(stacks_of(s)) == 0)
+        return 0; /* submission reports an unknown backend */
+    stack_use u = {0};
+    int rc = find_stack_use(s, workflow_name, backend_name, bcfg, doc, &u, e);
+    if (rc == 0 && json_array_size(u.all) > 0)
+        rc = add_installs(s, backend_name, doc, &u, augmented, e);
+    stack_use_free(&u);
     return rc;
 }

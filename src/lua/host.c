@@ -733,6 +733,29 @@ int host_env_normalize_document(host *h, json_t *doc, const char *where, json_t 
     return rc;
 }
 
+int host_env_stacks_of_run(host *h, json_t *run, json_t *task_rules, json_t **used, sh_err *e)
+{
+    *used = NULL;
+    json_t *args = json_pack("[O,O]", run, task_rules);
+    struct invoke inv = {
+        .mod = "scripthut.env", .fn = "stacks_of_run", .ref = LUA_NOREF, .args = args};
+    int rc = host_invoke(h, &inv, false, SH_EINTERNAL, e);
+    json_decref(args);
+    if (rc)
+        return -1;
+    *used = luajson_to(h->L, -1, "scripthut.env.stacks_of_run", e);
+    lua_pop(h->L, 1);
+    if (*used &&
+        (!json_is_array(json_object_get(*used, "run")) ||
+         json_array_size(json_object_get(*used, "tasks")) != json_array_size(task_rules))) {
+        json_decref(*used);
+        *used = NULL;
+        sh_err_set(e, SH_EINTERNAL,
+                   "scripthut.env.stacks_of_run returned no {run = {...}, tasks = {...}}");
+    }
+    return *used ? 0 : -1;
+}
+
 int host_stack_script(host *h, const char *fn, json_t *args, char **script, sh_err *e)
 {
     *script = NULL;

@@ -55,6 +55,13 @@ int host_workflow_document(host *h, const char *name, json_t **doc, sh_err *e);
  * be a string, got 3". */
 int host_env_normalize_document(host *h, json_t *doc, const char *where, json_t **out, sh_err *e);
 
+/* The stacks a run's tasks will use (scripthut.env.stacks_of_run, the walk
+ * of include chains and `if` guards that env resolution does): `run` is a run
+ * context as host_prepare_jobs takes it, `task_rules` a list of the rule
+ * lists of the tasks that have rules.  *used = {"run": [names of a task
+ * without rules], "tasks": [[names], ... parallel to task_rules]}. */
+int host_env_stacks_of_run(host *h, json_t *run, json_t *task_rules, json_t **used, sh_err *e);
+
 /* Resolves env rules and renders job scripts for a batch of jobs in one call
  * into Lua (module scripthut.jobs).  See docs/config-json.md, "prepare". */
 int host_prepare_jobs(host *h, json_t *batch, json_t **results, sh_err *e);

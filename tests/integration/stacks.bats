@@ -138,6 +138,42 @@ install_log() {
     wait_for 60 run_has_status "$id" completed
 }
 
+@test "a stack named under an if guard that does not hold gets no install task" {
+    write_config
+    local id
+    # shellcheck disable=SC2016 # $TOOL_FILE is the task's (set only if the stack's init ran)
+    id="$(echo '{"id": "use", "command": "echo \"tool=${TOOL_FILE:-none}\"",
+                 "env": [{"if": {"WANT_TOOLS": "1"}, "stacks": ["tools"]}]}' |
+        sh task run --from-stdin --json | jq -r .id)"
+    [ "$(run_field "$id" .task_count)" = 1 ]
+    wait_for 60 run_has_status "$id" completed
+    run sh run logs "$id" use
+    assert_contains "tool=none"
+    [ ! -d "$HOME/stacks/tools/$(hash_of tools)" ]
+    # The same guard, made true by an earlier rule: the install comes back.
+    # shellcheck disable=SC2016 # $TOOL_FILE is the task's
+    id="$(echo '{"id": "use", "command": "cat \"$TOOL_FILE\"",
+                 "env": [{"set": {"WANT_TOOLS": "1"}}, {"if": {"WANT_TOOLS": "1"}, "stacks": ["tools"]}]}' |
+        sh task run --from-stdin --json | jq -r .id)"
+    [ "$(run_field "$id" .task_count)" = 2 ]
+    wait_for 60 run_has_status "$id" completed
+}
+
+@test "a task on a backend its stack does not list is refused, and nothing is stored" {
+    write_config
+    cat >> "$WORK/scripthut.lua" <<'EOF'
+backend "bench" { type = "noop" }
+stack "benchonly" { backends = { "bench" }, prep = "true" }
+EOF
+    run --separate-stderr sh task run --from-stdin <<'EOF'
+{"id": "use", "command": "true", "env": [{"stacks": ["benchonly"]}]}
+EOF
+    assert_status 1
+    assert_stderr_contains "Task 'use' uses stack 'benchonly', which is only for backends bench, not 'local'"
+    run sh run list --json
+    echo "$output" | jq -e '.runs | length == 0' >/dev/null || { show_output; false; }
+}
+
 @test "gc removes old hash dirs and keeps the current one" {
     write_config
     run sh stack install tools --watch

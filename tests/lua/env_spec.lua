@@ -376,3 +376,40 @@ describe("env rules of a workflow document (normalize_document)", function()
   end)
 end)
 
+describe("stacks a run uses (stacks_used, stacks_of_run)", function()
+  local stacks = { a = {}, b = {}, c = {} }
+
+  local function used(rules, opts)
+    opts = opts or {}
+    return env.stacks_used { seed = opts.seed or {}, groups = opts.groups, stacks = stacks,
+                             layers = { { source = "server", rules = rules } } }
+  end
+
+  it("counts a stack only when its rule's guards hold where the rule is reached", function()
+    assert.are.same({ "a" }, used({ { stacks = { "a" } }, { ["if"] = { X = "1" }, stacks = { "b" } } }))
+    assert.are.same({ "b" }, used({ { set = { X = "1" } }, { ["if"] = { X = "1" }, stacks = { "b" } } }))
+    assert.are.same({}, used({ { ["if"] = { X = "1" }, stacks = { "b" } }, { set = { X = "1" } } }))
+    assert.are.same({ "c" }, used({ { ["if"] = { SCRIPTHUT_BACKEND = "hpc" }, stacks = { "c" } } },
+      { seed = { { "SCRIPTHUT_BACKEND", "hpc" } } }))
+  end)
+
+  it("follows includes, carrying the including rule's guard down", function()
+    local groups = { g = { { stacks = { "a" } } }, h = { { include = { "g" } }, { stacks = { "b" } } } }
+    assert.are.same({ "a", "b" }, used({ { include = { "h" } } }, { groups = groups }))
+    assert.are.same({}, used({ { ["if"] = { X = "1" }, include = { "h" } } }, { groups = groups }))
+  end)
+
+  it("does not fail on what resolution reports: undefined stacks and groups, cycles", function()
+    local groups = { g = { { include = { "g" } }, { stacks = { "a" } } } }
+    assert.are.same({ "nope", "a" }, used({ { stacks = { "nope" } }, { include = { "g", "x" } } },
+      { groups = groups }))
+  end)
+
+  it("per run and per task with rules, over the layers of a job", function()
+    local run = { seed = { { "SCRIPTHUT_BACKEND", "local" } }, backend = { name = "local" },
+                  env = { backend = { { stacks = { "a" } } }, server = {}, workflow = {} },
+                  env_groups = {}, stacks = stacks }
+    local r = env.stacks_of_run(run, { { { stacks = { "b" } } }, { { ["if"] = { Y = "1" }, stacks = { "c" } } } })
+    assert.are.same({ run = { "a" }, tasks = { { "a", "b" }, { "a" } } }, r)
+  end)
+end)

@@ -811,6 +811,34 @@ static void env_rules_are_normalised_into_their_stored_form(void **state)
     json_decref(doc);
 }
 
+/* Which stacks a run uses is the walk env resolution does: a stack named
+ * under a guard that does not hold is not used. */
+static void stacks_of_run_follow_includes_and_honour_guards(void **state)
+{
+    fixture *f = *state;
+    new_host(f);
+    json_t *run = parse_json(
+        "{\"backend\": {\"name\": \"local\", \"type\": \"local\"},"
+        " \"seed\": [[\"SCRIPTHUT_BACKEND\", \"local\"]],"
+        " \"env\": {\"backend\": [], \"server\": [{\"include\": [\"base\"]}],"
+        "          \"workflow\": [{\"if\": {\"SCRIPTHUT_BACKEND\": \"hpc\"}, \"stacks\": "
+        "[\"hpc\"]}]},"
+        " \"env_groups\": {\"base\": [{\"stacks\": [\"tools\"]}, {\"set\": {\"GPU\": \"1\"}}]},"
+        " \"stacks\": {\"tools\": {}, \"ml\": {}, \"hpc\": {}}}");
+    json_t *rules = parse_json("[[{\"if\": {\"GPU\": \"1\"}, \"stacks\": [\"ml\"]}],"
+                               " [{\"if\": {\"GPU\": \"0\"}, \"stacks\": [\"ml\"]},"
+                               "  {\"stacks\": [\"undefined\"]}]]");
+    json_t *used = NULL;
+    sh_err e = SH_ERR_INIT;
+    if (host_env_stacks_of_run(f->h, run, rules, &used, &e) != 0)
+        fail_msg("stacks_of_run: %s", e.msg);
+    assert_json_equal(used, "{\"run\": [\"tools\"], \"tasks\": [[\"tools\", \"ml\"],"
+                            " [\"tools\", \"undefined\"]]}");
+    json_decref(used);
+    json_decref(rules);
+    json_decref(run);
+}
+
 /* ---- scripts ------------------------------------------------------------- */
 
 static void script_gets_arg_and_errors_return_1(void **state)
@@ -877,6 +905,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(env_rules_are_validated_in_lua_with_one_based_indices,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(env_rules_are_normalised_into_their_stored_form, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(stacks_of_run_follow_includes_and_honour_guards, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(script_gets_arg_and_errors_return_1, setup, teardown),
     };
