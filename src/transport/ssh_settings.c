@@ -1,10 +1,15 @@
 /* ssh_settings.c - a backend's "ssh" config object, completed from the
  * user's ~/.ssh/config, turned into an SSH transport.
  *
- * What the scripthut config says wins; ~/.ssh/config fills only what it
- * leaves unset (HostName, User, Port, IdentityFile, ProxyJump), like `ssh -o`
- * over the config file; a ProxyJump host that is an alias there is resolved
- * too (HostName, User, Port). */
+ * The object is the normalised one of lua/scripthut/config.lua, which owns
+ * the defaults of scripthut's own settings (known_hosts,
+ * strict_host_key_checking, use_agent, the timeouts, keepalive): they are
+ * read here, never defaulted a second time.  What the config leaves unset
+ * that ~/.ssh/config can say (HostName, User, Port, IdentityFile, ProxyJump)
+ * comes from there, like `ssh -o` over the config file, and then from what
+ * OpenSSH itself falls back to (port 22, the default key files, the login
+ * name); a ProxyJump host that is an alias there is resolved too (HostName,
+ * User, Port). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,16 +25,53 @@ static const char *jstr(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static int jint(json_t *o, const char *k, int dflt)
+/* A setting config.lua's normalisation always fills: missing means the
+ * object did not come from it, which is a bug, not a user's mistake. */
+static json_t *normalised(json_t *ssh, const char *key, const char *backend_name, sh_err *e)
 {
-    json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
+    json_t *v = json_object_get(ssh, key);
+    if (!v || json_is_null(v))
+        sh_err_set(e, SH_EINTERNAL,
+                   "backend '%s': ssh.%s is missing from the normalised config "
+                   "(lua/scripthut/config.lua fills it)",
+                   backend_name, key);
+    return v && !json_is_null(v) ? v : NULL;
 }
 
-static bool jbool(json_t *o, const char *k, bool dflt)
+static int setting_int(json_t *ssh, const char *key, const char *backend_name, int *out, sh_err *e)
 {
-    json_t *v = json_object_get(o, k);
-    return json_is_boolean(v) ? json_is_true(v) : dflt;
+    json_t *v = normalised(ssh, key, backend_name, e);
+    if (!v)
+        return -1;
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+static int setting_bool(json_t *ssh, const char *key, const char *backend_name, bool *out,
+                        sh_err *e)
+{
+    json_t *v = normalised(ssh, key, backend_name, e);
+    if (!v)
+        return -1;
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* The scripthut settings of s, as config.lua normalised them. */
+static int read_settings(json_t *ssh, const char *backend_name, ssh_settings *s, sh_err *e)
+{
+    json_t *kh = normalised(ssh, "known_hosts", backend_name, e);
+    if (!kh || setting_bool(ssh, "use_agent", backend_name, &s->use_agent, e) < 0 ||
+        setting_bool(ssh, "strict_host_key_checking", backend_name, &s->check_host_key, e) < 0 ||
+        setting_int(ssh, "connect_timeout", backend_name, &s->connect_timeout_ms, e) < 0 ||
+        setting_int(ssh, "command_timeout", backend_name, &s->command_timeout_ms, e) < 0 ||
+        setting_int(ssh, "keepalive", backend_name, &s->keepalive_s, e) < 0)
+        return -1;
+    s->known_hosts = json_string_value(kh);
+    s->connect_timeout_ms *= 1000;
+    s->command_timeout_ms *= 1000;
+    s->passphrase_env = jstr(ssh, "passphrase_env");
+    return 0;
 }
 
 /* The first default key that exists, as OpenSSH tries them (RSA last: it is
@@ -76,6 +118,9 @@ transport *transport_ssh_from_config(const char *backend_name, json_t *ssh, sh_e
         sh_err_set(e, SH_EINVAL, "backend '%s': ssh.host is required", backend_name);
         return NULL;
     }
+    ssh_settings s = {0};
+    if (read_settings(ssh, backend_name, &s, e) < 0)
+        return NULL;
     const char *home = getenv("HOME");
     if (!home) {
         struct passwd *pw = getpwuid(getuid());
@@ -92,11 +137,11 @@ transport *transport_ssh_from_config(const char *backend_name, json_t *ssh, sh_e
     free(text);
     free(cfg_path);
 
-    ssh_settings s = {0};
     s.label = backend_name;
     s.host_alias = alias;
     s.host = hc.hostname ? hc.hostname : alias;
-    s.port = jint(ssh, "port", hc.port > 0 ? hc.port : 22);
+    json_t *port = json_object_get(ssh, "port");
+    s.port = json_is_integer(port) ? (int)json_integer_value(port) : hc.port > 0 ? hc.port : 22;
     const char *user = jstr(ssh, "user");
     if (!user)
         user = hc.user;
@@ -107,25 +152,15 @@ transport *transport_ssh_from_config(const char *backend_name, json_t *ssh, sh_e
     s.user = user;
     char *key = NULL;
     if (jstr(ssh, "key_path"))
-        key = fs_expand_home(jstr(ssh, "key_path"));
+        key = xstrdup(jstr(ssh, "key_path")); /* absolute: config.lua resolved it */
     else if (hc.identity_file)
         key = xstrdup(hc.identity_file);
     else
         key = default_key(home);
     s.key_path = key;
-    s.passphrase_env = jstr(ssh, "passphrase_env");
-    s.use_agent = jbool(ssh, "use_agent", true);
-    char *kh =
-        fs_expand_home(jstr(ssh, "known_hosts") ? jstr(ssh, "known_hosts") : "~/.ssh/known_hosts");
-    s.known_hosts = kh;
-    s.check_host_key = jbool(ssh, "strict_host_key_checking", true);
     s.jump = jump;
-    s.connect_timeout_ms = jint(ssh, "connect_timeout", 15) * 1000;
-    s.command_timeout_ms = jint(ssh, "command_timeout", 120) * 1000;
-    s.keepalive_s = jint(ssh, "keepalive", 30);
     transport *t = transport_ssh_new(&s);
     free(key);
-    free(kh);
     free(jump);
     ssh_host_config_free(&hc);
     return t;

@@ -1,5 +1,6 @@
 /* test_ssh_config.c - the SSH transport's pure parts (src/transport/ssh_config.c):
- * ~/.ssh/config lookup, ProxyJump specs, private key types, signal names. */
+ * ~/.ssh/config lookup, ProxyJump specs, private key types, signal names; and
+ * how a backend's normalised "ssh" object becomes settings (ssh_settings.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "transport/ssh.h"
 #include "transport/ssh_config.h"
 
 static const char config_text[] = "# global defaults come first\n"
@@ -136,6 +138,28 @@ static void signal_names(void **state)
     assert_int_equal(ssh_signal_number(NULL), 0);
 }
 
+/* The defaults of scripthut's ssh settings live in lua/scripthut/config.lua;
+ * the transport reads the normalised values and has none of its own. */
+static void ssh_settings_come_only_from_the_normalised_config(void **state)
+{
+    (void)state;
+    setenv("HOME", "/nonexistent-scripthut-test-home", 1);
+    json_t *ssh = json_pack("{s:s,s:s,s:b,s:b,s:i,s:i,s:i}", "host", "login", "known_hosts",
+                            "/k/known_hosts", "use_agent", 1, "strict_host_key_checking", 1,
+                            "connect_timeout", 15, "command_timeout", 120, "keepalive", 30);
+    sh_err e = SH_ERR_INIT;
+    transport *t = transport_ssh_from_config("hpc", ssh, &e);
+    assert_non_null(t);
+    transport_free(t);
+    json_object_del(ssh, "keepalive");
+    t = transport_ssh_from_config("hpc", ssh, &e);
+    assert_null(t);
+    assert_int_equal(e.status, SH_EINTERNAL);
+    assert_string_equal(e.msg, "backend 'hpc': ssh.keepalive is missing from the normalised "
+                               "config (lua/scripthut/config.lua fills it)");
+    json_decref(ssh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +169,7 @@ int main(void)
         cmocka_unit_test(glob_patterns),
         cmocka_unit_test(key_types_are_read_from_the_file),
         cmocka_unit_test(signal_names),
+        cmocka_unit_test(ssh_settings_come_only_from_the_normalised_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
