@@ -20,6 +20,11 @@ local NULL = util.null
 local NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
 local RULE_FIELDS = { "if", "include", "stacks", "set", "append", "init" }
 
+-- The fields of a rule whose order is significant.  JSON objects under a
+-- member of one of these names reach Lua as util.ordered pair lists (the
+-- JSON converter asks this list; it knows no names itself), so `set` and
+-- `append` apply in the order written (docs/config-json.md).
+M.ORDERED_FIELDS = { "set", "append" }
 local RULE_KEYS = { ["if"] = true, if_ = true, include = true, stacks = true, set = true,
                     append = true, init = true }
 

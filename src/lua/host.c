@@ -236,6 +236,25 @@ static void host_set_package_path(lua_State *L, const char *user_path)
     lua_pop(L, 2);
 }
 
+/* The converter's ordered-keys set (host_private.h), from the module that
+ * owns env rules: {name = true} for each name of scripthut.env.ORDERED_FIELDS. */
+static int host_ordered_keys_loader(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, HOST_REQUIRE_KEY);
+    lua_pushstring(L, "scripthut.env");
+    lua_call(L, 1, 1);                     // env
+    lua_getfield(L, -1, "ORDERED_FIELDS"); // env fields
+    lua_newtable(L);                       // env fields set
+    if (lua_istable(L, -2)) {
+        for (lua_Integer i = 1; lua_rawgeti(L, -2, i) == LUA_TSTRING; i++) { // ... name
+            lua_pushboolean(L, 1);
+            lua_rawset(L, -3); // env fields set
+        }
+        lua_pop(L, 1); // the value that ended the list
+    }
+    return 1;
+}
+
 static int host_setup(lua_State *L)
 {
     struct host *h = host_from_state(L);
@@ -247,6 +266,8 @@ static int host_setup(lua_State *L)
     host_install_searcher(L);
     lua_getglobal(L, "require");
     lua_setfield(L, LUA_REGISTRYINDEX, HOST_REQUIRE_KEY);
+    lua_pushcfunction(L, host_ordered_keys_loader);
+    lua_setfield(L, LUA_REGISTRYINDEX, LUAJSON_ORDERED_KEYS_LOADER);
     return 0;
 }
 

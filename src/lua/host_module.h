@@ -15,8 +15,12 @@
  *     {key, value} pairs and becomes an object with keys in list order (env
  *     rule `set`/`append`, whose order is significant).
  *   - JSON objects arrive in Lua with the object marker, so `{}` survives a
- *     round trip; objects under a key named "set" or "append" arrive as
- *     ordered pair lists, so their key order does too. */
+ *     round trip; objects under a member whose name is in the ordered-keys
+ *     set arrive as ordered pair lists, so their key order does too.  The
+ *     converter knows no names: the set comes from the function in the
+ *     registry under LUAJSON_ORDERED_KEYS_LOADER (the host installs one that
+ *     returns scripthut.env's ORDERED_FIELDS: `set` and `append`, whose order
+ *     is significant) and is kept under LUAJSON_ORDERED_KEYS (host_private.h). */
 #ifndef SCRIPTHUT_LUA_HOST_MODULE_H
 #define SCRIPTHUT_LUA_HOST_MODULE_H
 #include <jansson.h>

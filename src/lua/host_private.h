@@ -17,6 +17,8 @@
 
 #define LUAJSON_OBJECT_MT "scripthut.json_object"
 #define LUAJSON_ORDERED_MT "scripthut.json_ordered"
+#define LUAJSON_ORDERED_KEYS "scripthut.json_ordered_keys"
+#define LUAJSON_ORDERED_KEYS_LOADER "scripthut.json_ordered_keys_loader"
 #define LUA_ERROR_MT "scripthut.error"
 
 struct host {

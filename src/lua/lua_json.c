@@ -23,15 +23,45 @@ void luajson_init(lua_State *L)
 
 /* ---- JSON -> Lua ------------------------------------------------------- */
 
-static void push_value(lua_State *L, json_t *v, bool ordered_object);
+static void push_value(lua_State *L, json_t *v, bool ordered_object, int keys);
 
-static bool key_is_ordered(const char *key, size_t len)
+/* Pushes the set {name = true} of the member names whose object values
+ * arrive as ordered pair lists, and returns its index; 0 (nothing pushed)
+ * when there is no such set.  Which names those are is not this file's
+ * business: the function in the registry under LUAJSON_ORDERED_KEYS_LOADER
+ * says it, once; its answer is kept under LUAJSON_ORDERED_KEYS. */
+static int push_ordered_keys(lua_State *L)
 {
-    return (len == 3 && memcmp(key, "set", 3) == 0) || (len == 6 && memcmp(key, "append", 6) == 0);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LUAJSON_ORDERED_KEYS) == LUA_TTABLE)
+        return lua_gettop(L);
+    lua_pop(L, 1);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LUAJSON_ORDERED_KEYS_LOADER) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_call(L, 0, 1); // keys
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, LUAJSON_ORDERED_KEYS);
+    return lua_gettop(L);
+}
+
+/* Whether the key at the top of the stack is in the set at `keys`. */
+static bool key_is_ordered(lua_State *L, int keys)
+{
+    if (!keys)
+        return false;
+    lua_pushvalue(L, -1);
+    bool yes = lua_rawget(L, keys) != LUA_TNIL && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return yes;
 }
 
 /* {k1: v1, ...} -> {{k1, v1}, ...} with the ordered marker */
-static void push_ordered(lua_State *L, json_t *obj)
+static void push_ordered(lua_State *L, json_t *obj, int keys)
 {
     lua_createtable(L, (int)json_object_size(obj), 0); // list
     lua_Integer i = 0;
@@ -39,14 +69,14 @@ static void push_ordered(lua_State *L, json_t *obj)
         lua_createtable(L, 2, 0); // list pair
         lua_pushlstring(L, json_object_iter_key(it), json_object_iter_key_len(it));
         lua_rawseti(L, -2, 1);
-        push_value(L, json_object_iter_value(it), false);
+        push_value(L, json_object_iter_value(it), false, keys);
         lua_rawseti(L, -2, 2);
         lua_rawseti(L, -2, ++i); // list
     }
     luaL_setmetatable(L, LUAJSON_ORDERED_MT);
 }
 
-static void push_object(lua_State *L, json_t *obj)
+static void push_object(lua_State *L, json_t *obj, int keys)
 {
     lua_createtable(L, 0, (int)json_object_size(obj)); // tbl
     const char *key;
@@ -56,28 +86,28 @@ static void push_object(lua_State *L, json_t *obj)
         key = json_object_iter_key(iter);
         size_t klen = json_object_iter_key_len(iter);
         val = json_object_iter_value(iter);
-        lua_pushlstring(L, key, klen);                 // tbl key
-        push_value(L, val, key_is_ordered(key, klen)); // tbl key value
-        lua_rawset(L, -3);                             // tbl
+        lua_pushlstring(L, key, klen);                     // tbl key
+        push_value(L, val, key_is_ordered(L, keys), keys); // tbl key value
+        lua_rawset(L, -3);                                 // tbl
     }
     luaL_setmetatable(L, LUAJSON_OBJECT_MT);
 }
 
-static void push_value(lua_State *L, json_t *v, bool ordered_object)
+static void push_value(lua_State *L, json_t *v, bool ordered_object, int keys)
 {
     luaL_checkstack(L, 4, "JSON value nested too deeply");
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         if (ordered_object)
-            push_ordered(L, v);
+            push_ordered(L, v, keys);
         else
-            push_object(L, v);
+            push_object(L, v, keys);
         break;
     case JSON_ARRAY: {
         size_t n = json_array_size(v);
         lua_createtable(L, (int)n, 0);
         for (size_t i = 0; i < n; i++) {
-            push_value(L, json_array_get(v, i), false);
+            push_value(L, json_array_get(v, i), false, keys);
             lua_rawseti(L, -2, (lua_Integer)i + 1);
         }
         break;
@@ -93,10 +123,18 @@ static void push_value(lua_State *L, json_t *v, bool ordered_object)
 
 void luajson_push(lua_State *L, json_t *v)
 {
-    if (!v)
+    if (!v) {
         lua_pushlightuserdata(L, NULL);
-    else
-        push_value(L, v, false);
+        return;
+    }
+    if (!json_is_object(v) && !json_is_array(v)) {
+        push_value(L, v, false, 0);
+        return;
+    }
+    int keys = push_ordered_keys(L); // keys?
+    push_value(L, v, false, keys);   // keys? value
+    if (keys)
+        lua_remove(L, keys); // value
 }
 
 /* ---- Lua -> JSON ------------------------------------------------------- */

@@ -229,6 +229,60 @@ static void lua_values_without_json_form_are_errors_naming_the_path(void **state
     lua_close(L);
 }
 
+/* The converter knows no key names: which objects arrive as ordered pair
+ * lists is the answer of the loader in the registry, asked once (the host's
+ * asks scripthut.env). */
+static int ordered_keys_for_test(lua_State *L)
+{
+    lua_newtable(L);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "steps");
+    return 1;
+}
+
+static void json_objects_are_ordered_only_under_the_names_the_loader_gives(void **state)
+{
+    (void)state;
+    lua_State *L = conversion_state();
+    json_t *v = parse_json("{\"set\": {\"Z\": \"1\", \"A\": \"2\"},"
+                           " \"steps\": {\"Z\": \"1\", \"A\": \"2\"}}");
+    luajson_push(L, v); /* no loader: nothing is ordered */
+    lua_setglobal(L, "plain");
+    lua_pushcfunction(L, ordered_keys_for_test);
+    lua_setfield(L, LUA_REGISTRYINDEX, LUAJSON_ORDERED_KEYS_LOADER);
+    luajson_push(L, v);
+    lua_setglobal(L, "doc");
+    json_decref(v);
+    if (luaL_dostring(
+            L, "local util = require 'scripthut.util'\n"
+               "assert(not util.is_ordered(plain.set) and not util.is_ordered(plain.steps))\n"
+               "assert(not util.is_ordered(doc.set))\n"
+               "assert(util.is_ordered(doc.steps) and doc.steps[1][1] == 'Z')") != LUA_OK)
+        fail_msg("lua: %s", lua_tostring(L, -1));
+    lua_close(L);
+}
+
+/* In the host, the names are scripthut.env.ORDERED_FIELDS: an override of
+ * the module changes them. */
+static void ordered_fields_of_env_lua_decide_what_keeps_its_json_order(void **state)
+{
+    fixture *f = *state;
+    free(write_file(f, "lua/scripthut/env.lua", "return { ORDERED_FIELDS = { 'steps' } }\n"));
+    free(write_file(
+        f, "lua/probe.lua",
+        "local util = require 'scripthut.util'\n"
+        "local v = util.json_decode('{\"set\": {\"Z\": \"1\"}, \"steps\": {\"Z\": \"1\"}}')\n"
+        "assert(util.is_ordered(v.steps) and not util.is_ordered(v.set))\n"));
+    char *dir = xasprintf("%s/lua", f->env->root);
+    setenv("SCRIPTHUT_LUA_PATH", dir, 1);
+    char *probe = xasprintf("%s/probe.lua", dir);
+    free(dir);
+    new_host(f);
+    char *argv[] = {probe};
+    assert_int_equal(host_run_script(f->h, probe, NULL, 1, argv), 0);
+    free(probe);
+}
+
 /* JSON -> Lua -> JSON through the real host: objects (even empty ones),
  * nulls, integers and the order of set/append survive. */
 static void json_round_trips_through_lua(void **state)
@@ -863,6 +917,9 @@ int main(void)
         cmocka_unit_test(lua_integers_stay_integers),
         cmocka_unit_test(lua_object_keys_come_out_sorted),
         cmocka_unit_test(lua_values_without_json_form_are_errors_naming_the_path),
+        cmocka_unit_test(json_objects_are_ordered_only_under_the_names_the_loader_gives),
+        cmocka_unit_test_setup_teardown(ordered_fields_of_env_lua_decide_what_keeps_its_json_order,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(json_round_trips_through_lua, setup, teardown),
         cmocka_unit_test_setup_teardown(no_config_gives_defaults_and_the_local_backend, setup,
                                         teardown),
