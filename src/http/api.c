@@ -1,6 +1,6 @@
-/* api.c - the /api/v1 routes (spec/original-cli-api.md §8): a table of
- * method + pattern -> handler, path parameters checked once in the router,
- * and handlers that call the service and reply in its JSON shapes. */
+/* api.c - the /api/v1 routes (docs/api.md): a table of method + pattern ->
+ * handler, path parameters checked once in the router, and handlers that call
+ * the service the router hands them (r->svc) and reply in its JSON shapes. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,17 +16,6 @@
 /* The longest a cancel request may wait for the engine to act. */
 #define CANCEL_MAX_WAIT_S 30
 
-/* The service of this worker thread, or a 503 reply.  Used as
- *   svc *s = service_or_reply(r, &rc); if (!s) return rc; */
-static svc *service_or_reply(http_req *r, int *rc)
-{
-    sh_err e = SH_ERR_INIT;
-    svc *s = http_thread_service(r, &e);
-    if (!s)
-        *rc = http_reply_sh_err(r, &e);
-    return s;
-}
-
 /* Replies with the result of a service call: out on success, the error
  * otherwise. */
 static int reply_result(http_req *r, int rc, json_t *out, const sh_err *e)
@@ -36,17 +25,13 @@ static int reply_result(http_req *r, int rc, json_t *out, const sh_err *e)
     return http_reply_json(r, 200, out);
 }
 
-/* The whole handler of a read that takes no parameters: the thread's
- * service, the call, the reply. */
-static int reply_read(http_req *r, int (*read)(svc *, json_t **, sh_err *))
+/* The whole handler of a read that takes no parameters: the call on the
+ * service the router handed over, the reply. */
+static int reply_read(http_req *r, svc *s, int (*read)(svc *, json_t **, sh_err *))
 {
-    int rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = read(s, &out, &e);
+    int rc = read(s, &out, &e);
     return reply_result(r, rc, out, &e);
 }
 
@@ -83,11 +68,17 @@ static int api_health(http_req *r)
                                      health_backends(r)));
 }
 
+/* Answers in degraded mode too (an empty list), so the router does not
+ * hand it a service: it opens the thread's own. */
 static int api_backends(http_req *r)
 {
     if (r->srv->config_error)
         return http_reply_json(r, 200, json_pack("{s:[]}", "backends"));
-    return reply_read(r, svc_backend_list);
+    sh_err e = SH_ERR_INIT;
+    svc *s = http_thread_service(r, &e);
+    if (!s)
+        return http_reply_sh_err(r, &e);
+    return reply_read(r, s, svc_backend_list);
 }
 
 /* --- runs ---------------------------------------------------------------------- */
@@ -98,26 +89,19 @@ static int api_runs_list(http_req *r)
     int rc = http_query_int(r, "limit", 0, 0, 1000000, &limit);
     if (rc)
         return rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
     char *workflow = http_query(r, "workflow");
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = svc_run_list(s, (int)limit, workflow && *workflow ? workflow : NULL, &out, &e);
+    rc = svc_run_list(r->svc, (int)limit, workflow && *workflow ? workflow : NULL, &out, &e);
     free(workflow);
     return reply_result(r, rc, out, &e);
 }
 
 static int api_run_detail(http_req *r)
 {
-    int rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = svc_run_detail(s, r->params[0], &out, &e);
+    int rc = svc_run_detail(r->svc, r->params[0], &out, &e);
     return reply_result(r, rc, out, &e);
 }
 
@@ -127,12 +111,9 @@ static int api_run_cancel(http_req *r)
     int rc = http_query_int(r, "wait", 0, 0, CANCEL_MAX_WAIT_S, &wait_s);
     if (rc)
         return rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
     json_t *summary = NULL;
     sh_err e = SH_ERR_INIT;
-    if (svc_run_cancel(s, r->params[0], (int)wait_s * 1000, &summary, &e) != 0)
+    if (svc_run_cancel(r->svc, r->params[0], (int)wait_s * 1000, &summary, &e) != 0)
         return http_reply_sh_err(r, &e);
     http_notify_change(r->srv);
     /* The original's {"run_id", "cancelled": true}, plus the run summary. */
@@ -147,12 +128,9 @@ static int api_run_rerun(http_req *r)
     int rc = http_query_bool(r, "failed_only", false, &failed_only);
     if (rc)
         return rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
     json_t *summary = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = svc_run_rerun(s, r->params[0], failed_only, &summary, &e);
+    rc = svc_run_rerun(r->svc, r->params[0], failed_only, &summary, &e);
     if (rc == 0)
         http_notify_change(r->srv);
     return reply_result(r, rc, summary, &e);
@@ -160,12 +138,8 @@ static int api_run_rerun(http_req *r)
 
 static int api_run_delete(http_req *r)
 {
-    int rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
     sh_err e = SH_ERR_INIT;
-    if (svc_run_delete(s, r->params[0], &e) != 0)
+    if (svc_run_delete(r->svc, r->params[0], &e) != 0)
         return http_reply_sh_err(r, &e);
     http_notify_change(r->srv);
     return http_reply_json(r, 200, json_pack("{s:s,s:b}", "id", r->params[0], "deleted", 1));
@@ -177,12 +151,9 @@ static int api_run_events(http_req *r)
     int rc = http_query_int(r, "after", 0, 0, (long long)1 << 62, &after);
     if (rc)
         return rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = svc_run_events(s, r->params[0], after, &out, &e);
+    rc = svc_run_events(r->svc, r->params[0], after, &out, &e);
     return reply_result(r, rc, out, &e);
 }
 
@@ -199,19 +170,18 @@ static int api_task_logs(http_req *r)
         rc = http_query_int(r, "tail", 0, 0, 100000000, &tail);
     if (!rc)
         rc = http_query_bool(r, "follow", false, &follow);
-    svc *s = rc ? NULL : service_or_reply(r, &rc);
-    if (!s) {
+    if (rc) {
         free(type);
         return rc;
     }
     if (follow) {
-        rc = http_sse_task_log(r, s, r->params[0], r->params[1], which);
+        rc = http_sse_task_log(r, r->params[0], r->params[1], which);
         free(type);
         return rc;
     }
     char *content = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = svc_task_log(s, r->params[0], r->params[1], which, (long)tail, &content, &e);
+    rc = svc_task_log(r->svc, r->params[0], r->params[1], which, (long)tail, &content, &e);
     if (rc != 0) {
         free(type);
         return http_reply_sh_err(r, &e);
@@ -266,7 +236,7 @@ static int body_max_concurrent(http_req *r, json_t *body, int *rc)
     return (int)json_integer_value(mc);
 }
 
-static int submit_body(http_req *r, svc *s, json_t *body, const char *label, const char *backend)
+static int submit_body(http_req *r, json_t *body, const char *label, const char *backend)
 {
     int rc = 0;
     json_t *doc = body_document(r, body, &rc);
@@ -279,7 +249,7 @@ static int submit_body(http_req *r, svc *s, json_t *body, const char *label, con
     }
     json_t *summary = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = svc_submit(s, label, backend, doc, max_concurrent, &summary, &e);
+    rc = svc_submit(r->svc, label, backend, doc, max_concurrent, &summary, &e);
     json_decref(doc);
     if (rc == 0)
         http_notify_change(r->srv);
@@ -302,16 +272,11 @@ static int api_tasks_run(http_req *r)
                                 "payload must contain 'task' (dict) and 'backend' (str); "
                                 "'run_name' must be a non-empty string when given");
     }
-    svc *s = service_or_reply(r, &rc);
-    if (!s) {
-        json_decref(body);
-        return rc;
-    }
     json_t *task = json_object_get(body, "task");
     const char *id = json_string_value(json_object_get(task, "id"));
     char *label = json_is_string(run_name) ? xstrdup(json_string_value(run_name))
                                            : xasprintf("_adhoc/%s", id ? id : "task");
-    rc = submit_body(r, s, body, label, backend);
+    rc = submit_body(r, body, label, backend);
     free(label);
     json_decref(body);
     return rc;
@@ -321,19 +286,16 @@ static int api_tasks_run(http_req *r)
 
 static int api_workflows_list(http_req *r)
 {
-    return reply_read(r, svc_workflow_list);
+    return reply_read(r, r->svc, svc_workflow_list);
 }
 
 static int api_workflow_view(http_req *r)
 {
-    int rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
     char *backend = http_query(r, "backend");
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = svc_workflow_view(s, r->params[0], backend && *backend ? backend : NULL, &out, &e);
+    int rc =
+        svc_workflow_view(r->svc, r->params[0], backend && *backend ? backend : NULL, &out, &e);
     free(backend);
     return reply_result(r, rc, out, &e);
 }
@@ -346,21 +308,16 @@ static int api_workflow_run(http_req *r)
     int rc = http_read_json_body(r, true, &body);
     if (rc)
         return rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s) {
-        json_decref(body);
-        return rc;
-    }
     char *backend = http_query(r, "backend");
     const char *chosen = backend && *backend ? backend : NULL;
     if (!chosen)
         chosen = json_string_value(json_object_get(body, "backend"));
     if (body && (json_object_get(body, "tasks") || json_object_get(body, "task"))) {
-        rc = submit_body(r, s, body, r->params[0], chosen ? chosen : "local");
+        rc = submit_body(r, body, r->params[0], chosen ? chosen : "local");
     } else {
         json_t *summary = NULL;
         sh_err e = SH_ERR_INIT;
-        rc = svc_workflow_run(s, r->params[0], chosen, &summary, &e);
+        rc = svc_workflow_run(r->svc, r->params[0], chosen, &summary, &e);
         if (rc == 0)
             http_notify_change(r->srv);
         rc = reply_result(r, rc, summary, &e);
@@ -374,7 +331,7 @@ static int api_workflow_run(http_req *r)
 
 static int api_stacks_list(http_req *r)
 {
-    return reply_read(r, svc_stack_list);
+    return reply_read(r, r->svc, svc_stack_list);
 }
 
 /* ?backend= (NULL when absent or empty; caller frees). */
@@ -391,14 +348,10 @@ static char *query_backend(http_req *r)
 /* GET /stacks/{name}/check, or every stack for GET /stacks/check. */
 static int api_stack_check(http_req *r)
 {
-    int rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
     char *backend = query_backend(r);
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = svc_stack_check(s, r->nparams ? r->params[0] : NULL, backend, &out, &e);
+    int rc = svc_stack_check(r->svc, r->nparams ? r->params[0] : NULL, backend, &out, &e);
     free(backend);
     return reply_result(r, rc, out, &e);
 }
@@ -410,13 +363,10 @@ static int api_stack_install(http_req *r)
     int rc = http_query_bool(r, "rebuild", false, &rebuild);
     if (rc)
         return rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
     char *backend = query_backend(r);
     json_t *summary = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = svc_stack_install(s, r->params[0], backend, rebuild, &summary, &e);
+    rc = svc_stack_install(r->svc, r->params[0], backend, rebuild, &summary, &e);
     free(backend);
     if (rc == 0)
         http_notify_change(r->srv);
@@ -425,14 +375,10 @@ static int api_stack_install(http_req *r)
 
 static int api_stack_delete(http_req *r)
 {
-    int rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
     char *backend = query_backend(r);
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = svc_stack_delete(s, r->params[0], backend, &out, &e);
+    int rc = svc_stack_delete(r->svc, r->params[0], backend, &out, &e);
     free(backend);
     return reply_result(r, rc, out, &e);
 }
@@ -443,13 +389,10 @@ static int api_stacks_gc(http_req *r)
     int rc = http_query_bool(r, "dry_run", false, &dry_run);
     if (rc)
         return rc;
-    svc *s = service_or_reply(r, &rc);
-    if (!s)
-        return rc;
     char *name = http_query(r, "name");
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    rc = svc_stack_gc(s, name && *name ? name : NULL, dry_run, &out, &e);
+    rc = svc_stack_gc(r->svc, name && *name ? name : NULL, dry_run, &out, &e);
     free(name);
     return reply_result(r, rc, out, &e);
 }

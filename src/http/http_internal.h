@@ -3,7 +3,8 @@
  *
  * Layout: server.c owns the lifecycle (civetweb, the engine thread, one
  * service per worker thread, signals); guard.c decides whether a request may
- * proceed (token, cookie, Host/Origin, content type, body size); api.c maps
+ * proceed (token, cookie, Host/Origin, content type, body size); router.c
+ * picks the route and hands its handler the thread's service; api.c maps
  * /api/v1 routes to the service (core/service.h); sse.c streams events and
  * logs; assets.c serves the dashboard and the OpenAPI document compiled into
  * the binary.  Nothing here touches a lua_State: the service does. */
@@ -66,6 +67,9 @@ typedef struct http_req {
                                       router's decision owns them) */
     int nparams;
     bool cookie_auth; /* authenticated by the session cookie */
+    /* This worker thread's service, handed over by the router for the
+     * routes that need one (needs_service); NULL for the others. */
+    struct svc *svc;
 } http_req;
 
 typedef int (*http_handler)(http_req *r);
@@ -74,7 +78,7 @@ typedef struct http_route {
     const char *method;
     const char *pattern; /* "/runs/{id}/cancel", relative to /api/v1 */
     http_handler handler;
-    bool needs_service; /* 503 in degraded mode */
+    bool needs_service; /* the router hands the handler r->svc; 503 without one */
 } http_route;
 
 /* The /api/v1 route table (api.c), terminated by a NULL method; the OpenAPI
@@ -188,8 +192,7 @@ bool http_is_loopback_host(const char *host);
 /* --- sse.c -------------------------------------------------------------------- */
 
 int http_sse_events(http_req *r);
-int http_sse_task_log(http_req *r, struct svc *s, const char *run_id, const char *task_id,
-                      const char *which);
+int http_sse_task_log(http_req *r, const char *run_id, const char *task_id, const char *which);
 
 /* --- assets.c -------------------------------------------------------------------- */
 

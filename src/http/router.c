@@ -202,7 +202,11 @@ int http_api_handler(struct mg_connection *conn, void *cbdata)
         for (int i = 0; i < d.nparams; i++)
             r.params[i] = d.params[i];
         r.cookie_auth = d.cookie_auth;
-        rc = d.route->handler(&r);
+        sh_err e = SH_ERR_INIT;
+        if (d.route->needs_service && !(r.svc = http_thread_service(&r, &e)))
+            rc = http_reply_sh_err(&r, &e);
+        else
+            rc = d.route->handler(&r);
     }
     http_decision_free(&d);
     return rc;

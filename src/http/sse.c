@@ -96,9 +96,7 @@ static int resume_point(http_req *r, svc *s, long long *after)
 int http_sse_events(http_req *r)
 {
     sh_err e = SH_ERR_INIT;
-    svc *s = http_thread_service(r, &e);
-    if (!s)
-        return http_reply_sh_err(r, &e);
+    svc *s = r->svc;
     char *run_id = http_query(r, "run_id");
     if (run_id && !*run_id) {
         free(run_id);
@@ -174,9 +172,9 @@ static bool status_is_terminal(const char *st)
 /* Events: "log" {"content", "reset"} for new text ("reset": the log was
  * replaced, e.g. a retry's new attempt), and "end" {"status"} once the task
  * has ended and its log has been sent in full. */
-int http_sse_task_log(http_req *r, svc *s, const char *run_id, const char *task_id,
-                      const char *which)
+int http_sse_task_log(http_req *r, const char *run_id, const char *task_id, const char *which)
 {
+    svc *s = r->svc;
     sh_err e = SH_ERR_INIT;
     json_t *detail = NULL;
     if (svc_run_detail(s, run_id, &detail, &e) != 0)
