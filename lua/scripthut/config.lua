@@ -71,6 +71,17 @@ local CLI_AUTH_SCHEMA = {
   { "cf_access_token", check.nonempty_string },
 }
 
+local function api_token_check(v)
+  if v == false then
+    return false
+  end
+  local out, err = check.nonempty_string(v)
+  if out == nil then
+    return nil, err .. " (or false: no token at all)"
+  end
+  return out
+end
+
 local function cli_auth_check(v)
   local out, err = check.fields(v, CLI_AUTH_SCHEMA, "cli_auth.")
   if not out then
@@ -90,7 +101,9 @@ local function settings_schema(dir)
     { "cli_server", check.nonempty_string },
     { "server_host", check.nonempty_string, default = "127.0.0.1" },
     { "server_port", check.port, default = 8000 },
-    { "api_token", check.nonempty_string },
+    -- A token string; false: the server asks for none (docs/security.md).
+    -- Absent: `serve` uses <data_dir>/api_token, made on its first start.
+    { "api_token", api_token_check },
     { "cli_auth", cli_auth_check },
   }
 end

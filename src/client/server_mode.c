@@ -5,9 +5,11 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "client/client_internal.h"
 #include "client/remote.h"
+#include "core/api_token.h"
 #include "core/service.h"
 #include "lua/host.h"
 #include "util/sbuf.h"
@@ -498,6 +500,36 @@ static const char *auth_value(const char *flag, json_t *config, const char *env,
         json_object_get(json_object_get(settings_of(config), "cli_auth"), key));
 }
 
+/* Whether a server URL names this machine's loopback interface. */
+static bool url_is_loopback(const char *url)
+{
+    const char *name = strstr(url, "://");
+    if (!name)
+        return false;
+    name += 3;
+    size_t n = strcspn(name, ":/?#");
+    if (name[0] == '[')
+        return !strncmp(name, "[::1]", 5);
+    return (n == 9 && !strncasecmp(name, "localhost", 9)) || !strncmp(name, "127.", 4);
+}
+
+/* With no token given, a server on this machine is asked with the one its
+ * `serve` keeps in the data dir (core/api_token.h): the same account's
+ * server.  A server elsewhere never gets it.  NULL when there is none. */
+static char *data_dir_token(json_t *config, const char *url)
+{
+    if (!url_is_loopback(url))
+        return NULL;
+    const char *dd = json_string_value(json_object_get(settings_of(config), "data_dir"));
+    char *dir = dd ? xstrdup(dd) : api_token_default_data_dir();
+    char *token = NULL;
+    sh_err ignored = SH_ERR_INIT;
+    if (dir && api_token_read(dir, &token, &ignored) != 0)
+        token = NULL;
+    free(dir);
+    return token;
+}
+
 /* The client's own config is loaded for its settings (auth) and the names
  * only it defines; failing to load it is not fatal here. */
 int server_client_open(const client_options *o, const char *url, const char *source,
@@ -522,7 +554,19 @@ int server_client_open(const client_options *o, const char *url, const char *sou
         .cf_access_token =
             auth_value(o->cf_access_token, cfg, "SCRIPTHUT_CF_ACCESS_TOKEN", "cf_access_token"),
     };
+    char *file_token = NULL;
+    if (!auth.token) {
+        /* A config that does not load may still give its settings (data_dir). */
+        json_t *settings_only = NULL;
+        sh_err ignored = SH_ERR_INIT;
+        if (!cfg && rc->host &&
+            host_load_settings(rc->host, o->config_path, &settings_only, &ignored) != 0)
+            settings_only = NULL;
+        auth.token = file_token = data_dir_token(cfg ? cfg : settings_only, url);
+        json_decref(settings_only);
+    }
     rc->rm = remote_new(url, &auth, e);
+    free(file_token);
     if (!rc->rm) {
         sm_close(&rc->base);
         return -1;

@@ -1,15 +1,22 @@
-/* guard.c - who may talk to the server, and how (DESIGN §8).
+/* guard.c - who may talk to the server, and how (docs/security.md, "The
+ * server").  Everything here is decided from the request head, before any
+ * body is read.
  *
- * - With a token (settings.api_token or SCRIPTHUT_API_TOKEN) every API call
- *   needs `Authorization: Bearer TOKEN` or the dashboard's session cookie.
- * - Without one the server only listens on loopback, and the Host header must
- *   name it: a web page that rebinds its own DNS name to 127.0.0.1 sends its
- *   own name as Host and is refused (DNS rebinding).
- * - Mutating calls need Content-Type: application/json (a cross-site form
- *   cannot send that without a CORS preflight, which we never grant) and, when
- *   the browser sends Origin, an Origin naming this server (CSRF).
- * The session cookie holds a digest of the token, never the token itself. */
-#include <openssl/evp.h>
+ * - The server has a token unless settings.api_token = false: every API call
+ *   needs it, as `Authorization: Bearer TOKEN`, as `CF-Access-Client-Secret:
+ *   TOKEN` or `cf-access-token: TOKEN` (how the original's client sends
+ *   credentials), or the dashboard's session cookie (session.c).  Failed
+ *   attempts are limited (session.c).
+ * - Without a token the server only listens on loopback, and the Host header
+ *   must name it: a web page that rebinds its own DNS name to 127.0.0.1 sends
+ *   its own name as Host and is refused (DNS rebinding).
+ * - A mutating call is refused when the browser says it comes from another
+ *   site: an `Origin` that is not this server (`Origin: null` included), or
+ *   `Sec-Fetch-Site: cross-site` / `same-site` (CSRF).  A call with a body
+ *   must send it as `Content-Type: application/json`, which a cross-site
+ *   form cannot do without a CORS preflight, which we never grant; a call
+ *   without one (the original's client POSTs so) needs no Content-Type, but
+ *   a non-JSON one is still refused. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +24,7 @@
 
 #include "http/http_internal.h"
 #include "util/sbuf.h"
+#include "util/timeutil.h"
 
 bool http_secure_equal(const char *a, const char *b)
 {
@@ -33,38 +41,44 @@ bool http_is_loopback_host(const char *host)
            !strcmp(host, "[::1]") || !strncmp(host, "127.", 4);
 }
 
-/* hex(SHA-256("scripthut-session:" token)), 64 chars + NUL. */
-static void session_value(const char *token, char out[65])
-{
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    char *msg = xasprintf("scripthut-session:%s", token);
-    EVP_Digest(msg, strlen(msg), md, &mdlen, EVP_sha256(), NULL);
-    free(msg);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-static bool has_valid_cookie(const char *cookies, const char *token)
-{
-    if (!cookies)
-        return false;
-    char value[128];
-    if (mg_get_cookie(cookies, HTTP_SESSION_COOKIE, value, sizeof value) < 0)
-        return false;
-    char expected[65];
-    session_value(token, expected);
-    return http_secure_equal(value, expected);
-}
-
-static bool has_valid_bearer(const char *auth, const char *token)
+static const char *bearer_value(const char *auth)
 {
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return false;
+        return NULL;
     const char *given = auth + 7;
     while (*given == ' ')
         given++;
-    return http_secure_equal(given, token);
+    return given;
+}
+
+/* What the credential headers of a request say: none sent, one of them is
+ * the token, or some were sent and none is. */
+typedef enum {
+    CREDENTIALS_NONE,
+    CREDENTIALS_OK,
+    CREDENTIALS_WRONG
+} credentials;
+
+static credentials check_credentials(const char *token, const char *authorization,
+                                     const char *cf_secret, const char *cf_token)
+{
+    const char *given[] = {bearer_value(authorization), cf_secret, cf_token};
+    credentials c = CREDENTIALS_NONE;
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++) {
+        if (!given[i])
+            continue;
+        if (http_secure_equal(given[i], token))
+            return CREDENTIALS_OK;
+        c = CREDENTIALS_WRONG;
+    }
+    return c;
+}
+
+bool http_credentials_ok(const http_server *srv, const char *authorization, const char *cf_secret,
+                         const char *cf_token)
+{
+    return srv->token &&
+           check_credentials(srv->token, authorization, cf_secret, cf_token) == CREDENTIALS_OK;
 }
 
 /* "host:port" forms this server answers to when unauthenticated. */
@@ -88,7 +102,8 @@ static bool is_mutating(const char *method)
            strcmp(method, "OPTIONS") != 0;
 }
 
-/* Origin "scheme://host[:port]" must name the Host the request was sent to. */
+/* Origin "scheme://host[:port]" must name the Host the request was sent to;
+ * "null" (a sandboxed frame, a file: page) names nothing. */
 static bool origin_matches(const char *origin, const char *host_header)
 {
     if (!host_header)
@@ -97,6 +112,17 @@ static bool origin_matches(const char *origin, const char *host_header)
     if (!p)
         return false;
     return !strcasecmp(p + 3, host_header);
+}
+
+bool http_request_has_body(const http_request_head *h)
+{
+    return (h->transfer_encoding && *h->transfer_encoding) || h->content_length > 0;
+}
+
+static bool is_json_type(const char *ct)
+{
+    return !strncasecmp(ct, "application/json", 16) &&
+           (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ');
 }
 
 /* The error names the header value it refuses; bytes that are not printable
@@ -112,6 +138,36 @@ static int refuse(http_decision *d, int status, const char *fmt, const char *arg
     return d->status = status;
 }
 
+/* With a token: the session cookie, else the credential headers, within the
+ * limit on failed attempts. */
+static int check_token(const http_server *srv, const http_request_head *h, http_decision *d)
+{
+    if (http_auth_cookie_ok(srv, h->cookie)) {
+        d->cookie_auth = true;
+        return 0;
+    }
+    if (!h->authorization && !h->cf_client_secret && !h->cf_access_token) {
+        d->www_authenticate = true;
+        return refuse(d, 401, "%s",
+                      "Not authenticated: send 'Authorization: Bearer <token>' (the token is in "
+                      "the file api_token of the server's data dir, or settings.api_token)");
+    }
+    int64_t now = time_monotonic_ms();
+    int wait_s = http_auth_blocked(srv->auth, now);
+    if (wait_s) {
+        d->retry_after = wait_s;
+        snprintf(d->detail, sizeof d->detail,
+                 "too many failed logins: wait %d s before sending credentials again", wait_s);
+        return d->status = 429;
+    }
+    if (check_credentials(srv->token, h->authorization, h->cf_client_secret, h->cf_access_token) ==
+        CREDENTIALS_OK)
+        return 0;
+    http_auth_failed(srv->auth, now);
+    d->www_authenticate = true;
+    return refuse(d, 401, "%s", "Not authenticated: wrong token");
+}
+
 int http_guard_check(const http_server *srv, const http_request_head *h, bool api, http_decision *d)
 {
     if (!srv->token && (!h->host || !host_allowed(srv, h->host)))
@@ -119,78 +175,32 @@ int http_guard_check(const http_server *srv, const http_request_head *h, bool ap
                       "Host '%s' is not this server: without an API token the server "
                       "only answers to its loopback address",
                       h->host ? h->host : "");
-    if (!api)
+    if (!api || !srv->token)
         return 0;
-    bool session_route = h->uri && !strcmp(h->uri, "/api/v1/session");
-    if (srv->token && !session_route) {
-        if (has_valid_bearer(h->authorization, srv->token)) {
-            d->cookie_auth = false;
-        } else if (has_valid_cookie(h->cookie, srv->token)) {
-            d->cookie_auth = true;
-        } else {
-            d->www_authenticate = true;
-            return refuse(d, 401, "%s",
-                          "Not authenticated: send 'Authorization: Bearer <token>' "
-                          "(settings.api_token)");
-        }
-    }
-    return 0;
+    /* /session is how a browser gets its cookie: it looks at credentials itself. */
+    if (h->uri && !strcmp(h->uri, "/api/v1/session"))
+        return 0;
+    return check_token(srv, h, d);
 }
 
 int http_guard_mutation_check(const http_request_head *h, http_decision *d)
 {
     if (!is_mutating(h->method))
         return 0;
-    const char *ct = h->content_type;
-    if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
-        (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))
-        return refuse(d, 415, "%s requests need 'Content-Type: application/json'", h->method);
     if (h->origin && !origin_matches(h->origin, h->host))
-        return refuse(d, 403, "Origin '%s' does not match this server", h->origin);
+        return refuse(d, 403,
+                      "Origin '%s' is not this server: requests from other sites are refused",
+                      h->origin);
+    const char *site = h->sec_fetch_site;
+    if (site && (!strcasecmp(site, "cross-site") || !strcasecmp(site, "same-site")))
+        return refuse(d, 403,
+                      "requests from other sites are refused (the browser sent "
+                      "'Sec-Fetch-Site: %s')",
+                      site);
+    if (h->content_type ? !is_json_type(h->content_type) : http_request_has_body(h))
+        return refuse(d, 415,
+                      "%s requests with a body need 'Content-Type: application/json' (a request "
+                      "without a body needs none)",
+                      h->method);
     return 0;
-}
-
-int http_session_login(http_req *r)
-{
-    if (!r->srv->token)
-        return http_reply_json(r, 200,
-                               json_pack("{s:b,s:b}", "auth_required", 0, "authenticated", 1));
-    json_t *body = NULL;
-    int rc = http_read_json_body(r, false, &body);
-    if (rc)
-        return rc;
-    const char *given = json_string_value(json_object_get(body, "token"));
-    bool ok = given && http_secure_equal(given, r->srv->token);
-    json_decref(body);
-    if (!ok)
-        return http_reply_error(r, 401, "wrong token");
-    char value[65];
-    session_value(r->srv->token, value);
-    char *headers = xasprintf("Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Strict\r\n",
-                              HTTP_SESSION_COOKIE, value);
-    const char *reply = "{\"auth_required\":true,\"authenticated\":true}";
-    http_reply_raw(r->conn, 200, "application/json", reply, strlen(reply), headers);
-    free(headers);
-    return 200;
-}
-
-int http_session_status(http_req *r)
-{
-    /* The guard lets /session through without credentials; look at them here
-     * only to tell the dashboard whether it must ask for the token. */
-    bool required = r->srv->token != NULL;
-    bool authenticated = !required ||
-                         has_valid_bearer(http_header(r, "Authorization"), r->srv->token) ||
-                         has_valid_cookie(http_header(r, "Cookie"), r->srv->token);
-    return http_reply_json(
-        r, 200, json_pack("{s:b,s:b}", "auth_required", required, "authenticated", authenticated));
-}
-
-int http_session_logout(http_req *r)
-{
-    const char *reply = "{\"authenticated\":false}";
-    http_reply_raw(r->conn, 200, "application/json", reply, strlen(reply),
-                   "Set-Cookie: " HTTP_SESSION_COOKIE
-                   "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\r\n");
-    return 200;
 }

@@ -3,8 +3,9 @@
  *
  * Layout: server.c owns the lifecycle (civetweb, the engine thread, one
  * service per worker thread, signals); guard.c decides whether a request may
- * proceed (token, cookie, Host/Origin, content type, body size); router.c
- * picks the route and hands its handler the thread's service; api.c maps
+ * proceed (token, Host, Origin, content type); session.c keeps the
+ * dashboard's sessions and the failed-login limit; router.c picks the route
+ * and hands its handler the thread's service; api.c maps
  * /api/v1 routes to the service (core/service.h); sse.c streams events and
  * logs; assets.c serves the dashboard and the OpenAPI document compiled into
  * the binary.  Nothing here touches a lua_State: the service does. */
@@ -15,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "http/http.h"
 #include "util/err.h"
@@ -24,12 +26,27 @@ struct svc;
 /* Limits.  Bodies are small JSON documents (a task, a resolved workflow): a
  * million-task workflow should be submitted by name, not pasted. */
 #define HTTP_MAX_BODY (8 * 1024 * 1024)
+#define HTTP_MAX_LOGIN_BODY 4096
+/* Parsers recurse once per level; util/json_depth.h checks it first. */
+#define HTTP_MAX_JSON_DEPTH 64
 #define HTTP_MAX_HEADER_BYTES "16384"
-#define HTTP_REQUEST_TIMEOUT_MS "30000"
+/* How long a client may take to send its request head, and its body: a
+ * client that trickles holds a worker that long at most. */
+#define HTTP_REQUEST_TIMEOUT_MS "10000"
+#define HTTP_BODY_DEADLINE_MS 10000
 #define HTTP_DEFAULT_THREADS 16
 /* Workers kept free for ordinary requests however many streams are open. */
 #define HTTP_SSE_RESERVED_THREADS 4
+/* The cookie is named "<this>_<port>". */
 #define HTTP_SESSION_COOKIE "scripthut_session"
+#define HTTP_SESSION_TTL_S (24 * 3600)
+#define HTTP_MAX_SESSIONS 256
+/* Failed authentications: a burst, then one per refill interval. */
+#define HTTP_LOGIN_BURST 10
+#define HTTP_LOGIN_REFILL_MS 6000
+
+/* Sessions, the login link's code and the failed-login bucket (session.c). */
+typedef struct http_auth http_auth;
 
 typedef struct http_server {
     struct mg_context *ctx;
@@ -37,8 +54,11 @@ typedef struct http_server {
     char *config_error; /* non-NULL: degraded mode (broken config) */
     char *data_dir;
     char *host;
-    int port;    /* the bound port (after an ephemeral bind) */
-    char *token; /* NULL: no authentication */
+    int port;         /* the bound port (after an ephemeral bind) */
+    char *token;      /* NULL: no authentication (settings.api_token = false) */
+    char *token_file; /* <data_dir>/api_token when the token came from there */
+    bool token_created;
+    http_auth *auth;
     bool loopback;
     int threads;
     int sse_max;
@@ -150,13 +170,19 @@ typedef struct http_request_head {
     const char *origin;
     const char *content_type;
     const char *authorization;
+    const char *cf_client_secret; /* CF-Access-Client-Secret */
+    const char *cf_access_token;  /* cf-access-token */
     const char *cookie;
+    const char *sec_fetch_site;
+    const char *transfer_encoding;
+    long long content_length; /* -1: no Content-Length header */
 } http_request_head;
 
 typedef struct http_decision {
     int status;            /* 0: call route->handler */
     char detail[1200];     /* the error's message when status != 0 */
     bool www_authenticate; /* a 401 that asks for a bearer token */
+    int retry_after;       /* a 429: seconds to wait */
     const http_route *route;
     char *params[HTTP_MAX_PARAMS]; /* decoded and checked path parameters (owned) */
     int nparams;
@@ -176,14 +202,41 @@ int http_reply_decision(struct mg_connection *conn, const http_decision *d);
  * session cookie.  0 to proceed, or the error status with d->detail set. */
 int http_guard_check(const http_server *srv, const http_request_head *h, bool api,
                      http_decision *d);
-/* How a mutating call must be made: Content-Type: application/json and a
- * matching Origin.  0 to proceed, or the error status with d->detail set. */
+/* How a mutating call must be made: not from another site (Origin,
+ * Sec-Fetch-Site), and a body only as JSON.  0 to proceed, or the error
+ * status with d->detail set. */
 int http_guard_mutation_check(const http_request_head *h, http_decision *d);
+/* Whether the request has a body: a Transfer-Encoding, or Content-Length > 0. */
+bool http_request_has_body(const http_request_head *h);
+/* Whether one of the credential headers holds the server's token. */
+bool http_credentials_ok(const http_server *srv, const char *authorization, const char *cf_secret,
+                         const char *cf_token);
+
+/* --- session.c ---------------------------------------------------------------- */
+
+http_auth *http_auth_new(void);
+void http_auth_free(http_auth *a);
+/* The one-time code of the login link printed at start ("" once used). */
+const char *http_auth_login_code(http_auth *a);
+/* Takes the login code: true (once) when code is it. */
+bool http_auth_take_login_code(http_auth *a, const char *code);
+/* A new session's cookie value (caller frees); now in Unix seconds. */
+char *http_auth_issue(http_auth *a, long long now);
+bool http_auth_session_valid(http_auth *a, const char *value, long long now);
+void http_auth_revoke(http_auth *a, const char *value, long long now);
+/* Seconds to wait before credentials are looked at again (0: go ahead). */
+int http_auth_blocked(http_auth *a, int64_t now_ms);
+/* Records a failed authentication. */
+void http_auth_failed(http_auth *a, int64_t now_ms);
+/* Whether the Cookie header holds a live session of this server. */
+bool http_auth_cookie_ok(const http_server *srv, const char *cookies);
 /* POST /api/v1/session (token in the body -> cookie), DELETE to log out. */
 int http_session_login(http_req *r);
 int http_session_logout(http_req *r);
 /* GET /api/v1/session: {"auth_required", "authenticated"}. */
 int http_session_status(http_req *r);
+/* GET /login?code=...: the one-time login link. */
+int http_login_link(struct mg_connection *conn, http_server *srv, const char *query);
 /* Constant-time string comparison. */
 bool http_secure_equal(const char *a, const char *b);
 /* Whether an address string names the loopback interface. */

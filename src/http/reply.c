@@ -8,7 +8,10 @@
 #include <strings.h>
 
 #include "http/http_internal.h"
+#include "util/json_depth.h"
 #include "util/sbuf.h"
+#include "util/timeutil.h"
+#include "util/utf8.h"
 
 static const char *status_text(int status)
 {
@@ -16,17 +19,21 @@ static const char *status_text(int status)
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 303: return "See Other";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     default: return status >= 500 ? "Internal Server Error" : "Error";
     }
 }
@@ -55,11 +62,12 @@ int http_reply_raw(struct mg_connection *conn, int status, const char *content_t
 
 int http_reply_json(http_req *r, int status, json_t *v)
 {
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(v);
-    if (!text)
-        return http_reply_raw(r->conn, 500, "application/json",
-                              "{\"detail\":\"cannot encode the reply\"}", 35, NULL);
+    if (!text) {
+        static const char failed[] = "{\"detail\":\"cannot encode the reply\"}";
+        return http_reply_raw(r->conn, 500, "application/json", failed, sizeof failed - 1, NULL);
+    }
     size_t len = strlen(text);
     int rc = http_reply_raw(r->conn, status, "application/json", text, len, NULL);
     free(text);
@@ -73,7 +81,12 @@ int http_reply_error(http_req *r, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return http_reply_json(r, status, json_pack("{s:s}", "detail", msg));
+    /* Messages quote what a client sent (an id, a name): invalid UTF-8 in
+     * them becomes U+FFFD, so the reply is still JSON. */
+    char *text = utf8_sanitize(msg, strlen(msg), NULL);
+    int rc = http_reply_json(r, status, json_pack("{s:s}", "detail", text));
+    free(text);
+    return rc;
 }
 
 int http_reply_sh_err(http_req *r, const sh_err *e)
@@ -161,9 +174,14 @@ int http_query_bool(http_req *r, const char *name, bool dflt, bool *out)
 
 int http_parse_json_object(const char *buf, size_t len, json_t **out, char *msg, size_t msg_size)
 {
+    *out = NULL;
+    if (json_nests_deeper_than(buf, len, HTTP_MAX_JSON_DEPTH)) {
+        snprintf(msg, msg_size, "invalid JSON body: arrays and objects nest deeper than %d levels",
+                 HTTP_MAX_JSON_DEPTH);
+        return -1;
+    }
     json_error_t je;
     json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-    *out = NULL;
     if (!v) {
         snprintf(msg, msg_size, "invalid JSON body: %s (line %d, column %d)", je.text, je.line,
                  je.column);
@@ -192,9 +210,18 @@ int http_read_json_body(http_req *r, bool allow_empty, json_t **out)
             return 0;
         return http_reply_error(r, 422, "request body must be a JSON object");
     }
+    /* Each mg_read waits at most request_timeout_ms; the body as a whole
+     * gets HTTP_BODY_DEADLINE_MS, so a client that trickles its bytes does
+     * not hold the worker for long. */
     char *buf = xmalloc((size_t)len + 1);
     size_t got = 0;
+    int64_t deadline = time_monotonic_ms() + HTTP_BODY_DEADLINE_MS;
+    bool late = false;
     while (got < (size_t)len) {
+        if (time_monotonic_ms() > deadline) {
+            late = true;
+            break;
+        }
         int n = mg_read(r->conn, buf + got, (size_t)len - got);
         if (n <= 0)
             break;
@@ -203,7 +230,10 @@ int http_read_json_body(http_req *r, bool allow_empty, json_t **out)
     buf[got] = '\0';
     if (got != (size_t)len) {
         free(buf);
-        return http_reply_error(r, 422, "request body truncated (%zu of %lld bytes)", got, len);
+        mg_disable_connection_keep_alive(r->conn);
+        return http_reply_error(r, late ? 408 : 422, "request body %s (%zu of %lld bytes in %d s)",
+                                late ? "too slow" : "truncated", got, len,
+                                HTTP_BODY_DEADLINE_MS / 1000);
     }
     char msg[400];
     int rc = http_parse_json_object(buf, got, out, msg, sizeof msg);

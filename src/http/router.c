@@ -8,7 +8,7 @@
  *
  * Path parameters are decoded and checked once here, for every route: no empty, "." or
  * ".." segment, no slash or backslash (civetweb has already decoded %2F), no
- * control bytes, at most 256 bytes.  Run and task ids are looked up in the
+ * control bytes, valid UTF-8, at most 256 bytes.  Run and task ids are looked up in the
  * store, never used as paths, but a parameter that looks like a path is
  * refused before any handler sees it. */
 #include <stdio.h>
@@ -17,6 +17,7 @@
 
 #include "http/http_internal.h"
 #include "util/sbuf.h"
+#include "util/utf8.h"
 
 #define API_PREFIX "/api/v1"
 #define MAX_SEGMENTS 16
@@ -54,7 +55,8 @@ static int split_path(char *buf, char **seg)
 static bool param_is_safe(const char *p)
 {
     size_t len = strlen(p);
-    if (len == 0 || len > MAX_PARAM_LEN || !strcmp(p, ".") || !strcmp(p, ".."))
+    if (len == 0 || len > MAX_PARAM_LEN || !strcmp(p, ".") || !strcmp(p, "..") ||
+        !utf8_valid(p, len))
         return false;
     for (const unsigned char *c = (const unsigned char *)p; *c; c++)
         if (*c < 0x20 || *c == 0x7f || *c == '\\' || *c == '/')
@@ -128,7 +130,7 @@ static int decide_route(const http_server *srv, const http_request_head *h, cons
         if (n < 0 || strlen(decoded) != (size_t)n || !param_is_safe(decoded))
             rc = fail(d, 422,
                       "invalid path parameter: ids may not be empty, '.', "
-                      "'..', or hold slashes or control characters");
+                      "'..', or hold slashes, control characters or invalid UTF-8");
     }
     if (!rc && d->route->needs_service && srv->config_error) {
         snprintf(d->detail, sizeof d->detail, "Config not loaded: %s", srv->config_error);
@@ -166,8 +168,20 @@ int http_reply_decision(struct mg_connection *conn, const http_decision *d)
     char *body = v ? json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(v);
     const char *text = body ? body : "{\"detail\":\"request refused\"}";
+    char extra[96] = "";
+    if (d->www_authenticate)
+        snprintf(extra, sizeof extra, "WWW-Authenticate: Bearer\r\n");
+    if (d->retry_after > 0)
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "Retry-After: %d\r\n",
+                 d->retry_after);
+    /* A refused client gets its answer and the connection closes: it does
+     * not keep a worker waiting for its next request. */
+    if (d->status == 401 || d->status == 403 || d->status == 429) {
+        mg_disable_connection_keep_alive(conn);
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "Connection: close\r\n");
+    }
     int rc = http_reply_raw(conn, d->status, "application/json", text, strlen(text),
-                            d->www_authenticate ? "WWW-Authenticate: Bearer\r\n" : NULL);
+                            extra[0] ? extra : NULL);
     free(body);
     return rc;
 }
@@ -183,7 +197,12 @@ static http_request_head request_head(struct mg_connection *conn, const struct m
         .origin = mg_get_header(conn, "Origin"),
         .content_type = mg_get_header(conn, "Content-Type"),
         .authorization = mg_get_header(conn, "Authorization"),
+        .cf_client_secret = mg_get_header(conn, "CF-Access-Client-Secret"),
+        .cf_access_token = mg_get_header(conn, "cf-access-token"),
         .cookie = mg_get_header(conn, "Cookie"),
+        .sec_fetch_site = mg_get_header(conn, "Sec-Fetch-Site"),
+        .transfer_encoding = mg_get_header(conn, "Transfer-Encoding"),
+        .content_length = ri->content_length,
     };
 }
 
@@ -223,5 +242,7 @@ int http_root_handler(struct mg_connection *conn, void *cbdata)
     if (strcmp(r.method, "GET") != 0 && strcmp(r.method, "HEAD") != 0)
         return http_reply_error(&r, 405, "Method Not Allowed");
     const char *uri = r.ri->local_uri ? r.ri->local_uri : "/";
+    if (!strcmp(uri, "/login"))
+        return http_login_link(conn, r.srv, r.ri->query_string);
     return http_serve_asset(conn, uri);
 }

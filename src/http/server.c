@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/api_token.h"
 #include "core/engine.h"
 #include "core/service.h"
 #include "http/http_internal.h"
@@ -143,6 +144,36 @@ static json_t *settings_of(svc *s)
     return s ? json_object_get(svc_config(s), "settings") : NULL;
 }
 
+/* The token: SCRIPTHUT_API_TOKEN, else settings.api_token, else (unless
+ * settings.api_token = false) the data dir's api_token file, made on the
+ * first start (core/api_token.h).  A server whose config does not load uses
+ * the default data dir's file, as its clients then do. */
+static int choose_token(http_server *srv, json_t *settings, sh_err *e)
+{
+    const char *env = getenv("SCRIPTHUT_API_TOKEN");
+    json_t *setting = json_object_get(settings, "api_token");
+    if (env && *env) {
+        srv->token = xstrdup(env);
+        return 0;
+    }
+    if (json_is_string(setting)) {
+        srv->token = xstrdup(json_string_value(setting));
+        return 0;
+    }
+    if (json_is_false(setting))
+        return 0;
+    char *dir = srv->data_dir ? xstrdup(srv->data_dir) : api_token_default_data_dir();
+    if (!dir)
+        return sh_err_set(e, SH_EINVAL,
+                          "no data dir for the API token (HOME is not set): set "
+                          "settings.data_dir or settings.api_token");
+    int rc = api_token_ensure(dir, &srv->token, &srv->token_created, e);
+    if (rc == 0)
+        srv->token_file = xasprintf("%s/%s", dir, API_TOKEN_FILE);
+    free(dir);
+    return rc;
+}
+
 static int choose_endpoint(http_server *srv, const http_serve_opts *o, svc *s, sh_err *e)
 {
     json_t *settings = settings_of(s);
@@ -155,19 +186,37 @@ static int choose_endpoint(http_server *srv, const http_serve_opts *o, svc *s, s
         json_t *p = json_object_get(settings, "server_port");
         srv->port = json_is_integer(p) ? (int)json_integer_value(p) : DEFAULT_PORT;
     }
-    const char *token = getenv("SCRIPTHUT_API_TOKEN");
-    if (!token || !*token)
-        token = json_string_value(json_object_get(settings, "api_token"));
-    srv->token = token && *token ? xstrdup(token) : NULL;
     srv->loopback = http_is_loopback_host(srv->host);
+    if (choose_token(srv, settings, e) < 0)
+        return -1;
     if (!srv->loopback && !srv->token)
         return sh_err_set(e, SH_EINVAL,
-                          "refusing to listen on %s without an API token: anyone who can reach "
-                          "this machine could run commands on it.  Set settings.api_token (or "
-                          "SCRIPTHUT_API_TOKEN) so clients must send 'Authorization: Bearer "
-                          "<token>', or keep the default --host 127.0.0.1",
+                          "refusing to listen on %s without an API token (settings.api_token = "
+                          "false): anyone who can reach this machine could run commands on it.  "
+                          "Remove `api_token = false` so clients must send the token, or keep "
+                          "the default --host 127.0.0.1",
                           srv->host);
     return 0;
+}
+
+/* What `serve` prints once it listens, before the "serving" line (which
+ * tests wait for): where the token is and the dashboard's one-time login
+ * link, or a warning when there is no token. */
+static void print_access(http_server *srv)
+{
+    if (!srv->token) {
+        fprintf(stderr, "warning: settings.api_token = false: this server asks for no token, so "
+                        "any user of this machine can run commands as you through it "
+                        "(docs/security.md)\n");
+        return;
+    }
+    if (srv->token_file)
+        printf("API token: %s%s\n", srv->token_file, srv->token_created ? " (new)" : "");
+    const char *host = srv->loopback ? srv->host : "127.0.0.1";
+    bool v6 = strchr(host, ':') && host[0] != '[';
+    printf("Dashboard login (the link works once): http://%s%s%s:%d/login?code=%s\n", v6 ? "[" : "",
+           host, v6 ? "]" : "", srv->port, http_auth_login_code(srv->auth));
+    fflush(stdout);
 }
 
 /* --- civetweb ------------------------------------------------------------------------ */
@@ -237,6 +286,8 @@ static void server_free(http_server *srv)
     free(srv->data_dir);
     free(srv->host);
     free(srv->token);
+    free(srv->token_file);
+    http_auth_free(srv->auth);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->changed);
 }
@@ -264,6 +315,7 @@ int http_serve(const http_serve_opts *o, sh_err *e)
     pthread_mutex_init(&srv.mu, NULL);
     pthread_cond_init(&srv.changed, NULL);
     srv.config_path = xstrdup(o->config_path);
+    srv.auth = http_auth_new();
     srv.threads = o->threads > 0 ? o->threads : HTTP_DEFAULT_THREADS;
     srv.sse_max = srv.threads - HTTP_SSE_RESERVED_THREADS;
     if (srv.sse_max < 1)
@@ -295,6 +347,7 @@ int http_serve(const http_serve_opts *o, sh_err *e)
     if (rc == 0 && start_civetweb(&srv, e) != 0)
         rc = -1;
     if (rc == 0) {
+        print_access(&srv);
         if (o->on_ready)
             o->on_ready(srv.host, srv.port, o->arg);
         int sig = 0;

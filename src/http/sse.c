@@ -17,6 +17,8 @@
 
 #define SSE_POLL_MS 1000
 #define SSE_KEEPALIVE_MS 15000
+/* Event sequence numbers are SQLite integers; this leaves room above. */
+#define SSE_MAX_EVENT_ID (1LL << 62)
 
 static bool sse_enter(http_req *r)
 {
@@ -33,8 +35,12 @@ static void sse_leave(http_req *r)
     atomic_fetch_sub(&r->srv->sse_clients, 1);
 }
 
+/* A client past the cap gets its 503 and the connection closes: kept
+ * alive, it would hold one of the few workers left to other requests for the
+ * keep-alive timeout. */
 static int reply_too_many(http_req *r)
 {
+    mg_disable_connection_keep_alive(r->conn);
     return http_reply_error(r, 503, "too many event streams open (limit %d); close one and retry",
                             r->srv->sse_max);
 }
@@ -78,13 +84,12 @@ static int resume_point(http_req *r, svc *s, long long *after)
     char *q = hdr ? NULL : http_query(r, "last_event_id");
     const char *v = hdr ? hdr : q;
     if (v) {
-        char *end = NULL;
-        long long n = strtoll(v, &end, 10);
-        bool ok = *v && end && *end == '\0' && n >= 0;
+        int rc = http_parse_int(v, 0, SSE_MAX_EVENT_ID, after);
         free(q);
-        if (!ok)
-            return http_reply_error(r, 422, "Last-Event-ID must be an event sequence number");
-        *after = n;
+        if (rc)
+            return http_reply_error(r, 422,
+                                    "Last-Event-ID must be an event sequence number (0 to %lld)",
+                                    SSE_MAX_EVENT_ID);
         return 0;
     }
     sh_err e = SH_ERR_INIT;

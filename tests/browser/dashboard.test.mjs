@@ -98,6 +98,9 @@ function makeSite(name, config) {
   return { site, home, work, env };
 }
 
+// Starts a server.  Without `token` it makes its own in the data dir (the
+// default): s.token is read from the file it names, and s.loginUrl is the
+// one-time login link it prints.
 async function startServer(name, { token, config } = {}) {
   const s = makeSite(name, config);
   if (token) s.env.SCRIPTHUT_API_TOKEN = token;
@@ -105,8 +108,8 @@ async function startServer(name, { token, config } = {}) {
   s.stderr = '';
   s.proc.stderr.on('data', (d) => { s.stderr += d; });
   servers.push(s);
+  let out = '';
   s.url = await new Promise((resolve, reject) => {
-    let out = '';
     const timer = setTimeout(() => reject(new Error(`${name}: server did not come up in 15 s: ${s.stderr}`)), 15000);
     s.proc.stdout.on('data', (d) => {
       out += d;
@@ -115,13 +118,16 @@ async function startServer(name, { token, config } = {}) {
     });
     s.proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${name}: server exited (${code}): ${s.stderr}`)); });
   });
+  s.loginUrl = (out.match(/^Dashboard login[^:]*: (http:\S+)$/m) || [])[1];
+  const tokenFile = (out.match(/^API token: (\S+\/api_token)/m) || [])[1];
+  s.token = token || (tokenFile && fs.readFileSync(tokenFile, 'utf8').trim());
   return s;
 }
 
-// The server's API, as a script would call it (bearer token when needed).
+// The server's API, as a script would call it, with the server's token.
 async function apiCall(s, method, p, body) {
   const headers = { 'Content-Type': 'application/json' };
-  if (s.env.SCRIPTHUT_API_TOKEN) headers.Authorization = `Bearer ${s.env.SCRIPTHUT_API_TOKEN}`;
+  if (s.token) headers.Authorization = `Bearer ${s.token}`;
   const r = await fetch(`${s.url}/api/v1${p}`, { method, headers, body: body && JSON.stringify(body),
     signal: AbortSignal.timeout(WAIT_MS) });
   const json = await r.json();
@@ -209,6 +215,10 @@ before(async () => {
   });
   page = context.pages()[0] || await context.newPage();
   page.setDefaultTimeout(WAIT_MS);
+  // The server made its own token: sign in as its owner does, through the
+  // one-time login link it printed.
+  assert.ok(plain.loginUrl, 'the server printed no login link');
+  await page.goto(plain.loginUrl, { waitUntil: 'domcontentloaded' });
   page.on('pageerror', (err) => pageErrors.push(err.message));
   // The server's CSP forbids inline script and style: a violation is a bug.
   page.on('console', (m) => {
@@ -327,6 +337,7 @@ browserTest("an API error is shown with the server's detail", async () => {
 
 browserTest('a server whose config is broken shows the error prominently', async () => {
   const broken = await startServer('broken', { config: 'workflow "x" { tasks = 5 }\n' });
+  await page.goto(broken.loginUrl, { waitUntil: 'domcontentloaded' });
   await open(broken, '#/runs');
   const banner = page.locator('#config-error');
   await banner.waitFor();

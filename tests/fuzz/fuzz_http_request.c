@@ -14,9 +14,10 @@
  *
  * What must hold, besides no crash or leak: a request that gets through has
  * a route of its method, path parameters that are safe ids, a Host naming
- * this server (no token) or credentials (token), and for a mutating call a
- * JSON content type and a matching Origin; a refusal has a known status and a
- * message that encodes as JSON. */
+ * this server (no token) or credentials (token), and for a mutating call no
+ * sign of another site (Origin, Sec-Fetch-Site) and a JSON content type when
+ * it has a body or names a type; a refusal has a known status and a message
+ * that encodes as JSON. */
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,8 +81,16 @@ static void set_header(http_request_head *h, const char *name, const char *value
         {"Origin", offsetof(http_request_head, origin)},
         {"Content-Type", offsetof(http_request_head, content_type)},
         {"Authorization", offsetof(http_request_head, authorization)},
+        {"CF-Access-Client-Secret", offsetof(http_request_head, cf_client_secret)},
+        {"cf-access-token", offsetof(http_request_head, cf_access_token)},
         {"Cookie", offsetof(http_request_head, cookie)},
+        {"Sec-Fetch-Site", offsetof(http_request_head, sec_fetch_site)},
+        {"Transfer-Encoding", offsetof(http_request_head, transfer_encoding)},
     };
+    if (!strcasecmp(name, "Content-Length") && h->content_length < 0) {
+        h->content_length = strtoll(value, NULL, 10);
+        return;
+    }
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         const char **slot = (const char **)((char *)h + known[i].offset);
         if (!strcasecmp(name, known[i].name) && !*slot)
@@ -92,6 +101,7 @@ static void set_header(http_request_head *h, const char *name, const char *value
 static void parse_request(const uint8_t *data, size_t size, parsed *r)
 {
     memset(r, 0, sizeof *r);
+    r->head.content_length = -1;
     r->text = xmalloc(size + 1);
     memcpy(r->text, data, size);
     r->text[size] = '\0';
@@ -177,15 +187,20 @@ static void check_accepted(const http_server *srv, const http_request_head *h,
     if (!srv->token)
         CHECK(host_is_this_server(srv, h->host));
     else if (strcmp(h->uri, "/api/v1/session") != 0)
-        CHECK((h->authorization && strstr(h->authorization, TOKEN)) || h->cookie);
+        CHECK((h->authorization && strstr(h->authorization, TOKEN)) ||
+              (h->cf_client_secret && !strcmp(h->cf_client_secret, TOKEN)) ||
+              (h->cf_access_token && !strcmp(h->cf_access_token, TOKEN)));
     bool mutating =
         strcmp(h->method, "GET") && strcmp(h->method, "HEAD") && strcmp(h->method, "OPTIONS");
     if (mutating) {
-        CHECK(h->content_type && !strncasecmp(h->content_type, "application/json", 16));
+        if (h->content_type || http_request_has_body(h))
+            CHECK(h->content_type && !strncasecmp(h->content_type, "application/json", 16));
         if (h->origin) {
             const char *scheme_end = strstr(h->origin, "://");
             CHECK(scheme_end && h->host && !strcasecmp(scheme_end + 3, h->host));
         }
+        CHECK(!h->sec_fetch_site || (strcasecmp(h->sec_fetch_site, "cross-site") &&
+                                     strcasecmp(h->sec_fetch_site, "same-site")));
     }
     if (rt->needs_service)
         CHECK(srv->config_error == NULL);
@@ -234,13 +249,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     srv.config_error = (setup & 2) ? config_error : NULL;
     srv.port = (setup & 4) ? 80 : 8000;
     srv.host = (setup & 8) ? any : loopback;
+    /* Sessions only from the fuzzer's own cookies: none is ever issued, so a
+     * Cookie header never authenticates here. */
+    srv.auth = http_auth_new();
 
     parsed r;
     parse_request(data + 1, size - 1, &r);
     if (r.head.uri) {
         http_decision d;
         http_decide_api(&srv, &r.head, &d);
-        static const int known[] = {0, 401, 403, 404, 405, 415, 422, 503};
+        static const int known[] = {0, 401, 403, 404, 405, 415, 422, 429, 503};
         bool status_known = false;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             status_known |= d.status == known[i];
@@ -250,11 +268,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         else
             check_accepted(&srv, &r.head, &d);
         CHECK(d.www_authenticate == (d.status == 401));
+        CHECK((d.retry_after > 0) == (d.status == 429));
         http_decision_free(&d);
     }
     fuzz_query(r.query);
     if (r.body)
         fuzz_body(r.body, r.body_len);
     free(r.text);
+    http_auth_free(srv.auth);
     return 0;
 }

@@ -136,7 +136,7 @@ LUA
 @test "logs follow streams the output over SSE and ends with the task" {
     start_server
     id="$(submit_api 'echo first; sleep 1; echo second' t)"
-    run timeout 20 curl -sN "$URL/api/v1/runs/$id/tasks/t/logs?follow=true"
+    run timeout 20 curl -sN "${AUTH[@]}" "$URL/api/v1/runs/$id/tasks/t/logs?follow=true"
     assert_status 0
     [[ "$output" == *"event: log"* ]] || { show_output; false; }
     [[ "$output" == *'first\n'* ]] && [[ "$output" == *'second\n'* ]] || { show_output; false; }
@@ -228,7 +228,7 @@ LUA
 
 @test "events streams new transitions live, and Last-Event-ID resumes after a given event" {
     start_server
-    timeout 6 curl -sN "$URL/api/v1/events" >"$TEST_ROOT/live.txt" &
+    timeout 6 curl -sN "${AUTH[@]}" "$URL/api/v1/events" >"$TEST_ROOT/live.txt" &
     sleep 0.5
     id="$(submit_api 'true' t)"
     wait_for 20 api_run_has_status "$id" completed
@@ -238,11 +238,11 @@ LUA
     req GET "/api/v1/runs/$id/events"
     first="$(printf '%s' "$BODY" | jq '.events[0].seq')"
     total="$(printf '%s' "$BODY" | jq '.events | length')"
-    run timeout 3 curl -sN -H "Last-Event-ID: $first" "$URL/api/v1/events"
+    run timeout 3 curl -sN "${AUTH[@]}" -H "Last-Event-ID: $first" "$URL/api/v1/events"
     ids="$(printf '%s\n' "$output" | sed -n 's/^id: //p')"
     [ "$(printf '%s\n' "$ids" | head -n 1)" = "$((first + 1))" ] || { show_output; false; }
     [ "$(printf '%s\n' "$ids" | wc -l)" = "$((total - 1))" ] || { show_output; false; }
-    run timeout 3 curl -sN "$URL/api/v1/events?last_event_id=$first&run_id=$id"
+    run timeout 3 curl -sN "${AUTH[@]}" "$URL/api/v1/events?last_event_id=$first&run_id=$id"
     [ "$(printf '%s\n' "$output" | grep -c '^id: ')" = "$((total - 1))" ] || { show_output; false; }
     req GET "/api/v1/events?last_event_id=x"
     assert_code 422
@@ -250,8 +250,8 @@ LUA
 
 @test "event streams are capped below the worker count (503 past the cap)" {
     start_server --threads 6
-    timeout 8 curl -sN "$URL/api/v1/events" >/dev/null &
-    timeout 8 curl -sN "$URL/api/v1/events" >/dev/null &
+    timeout 8 curl -sN "${AUTH[@]}" "$URL/api/v1/events" >/dev/null &
+    timeout 8 curl -sN "${AUTH[@]}" "$URL/api/v1/events" >/dev/null &
     sleep 1
     req GET /api/v1/events
     assert_code 503
@@ -317,10 +317,10 @@ LUA
 
 # --- security -----------------------------------------------------------------------------------
 
-@test "mutating calls need Content-Type: application/json and a matching Origin" {
+@test "mutating calls with a body need Content-Type: application/json, and a matching Origin" {
     start_server
     id="$(submit_api 'sleep 30' t)"
-    req_bare POST "/api/v1/runs/$id/cancel"
+    req_bare POST "/api/v1/runs/$id/cancel" -d '{}'
     assert_code 415
     req_bare POST "/api/v1/runs/$id/cancel" -H 'Content-Type: text/plain'
     assert_code 415
@@ -333,6 +333,8 @@ LUA
 }
 
 @test "without a token only loopback Host names are answered (DNS rebinding)" {
+    mkdir -p "$XDG_CONFIG_HOME/scripthut"
+    printf 'settings { api_token = false }\n' >"$XDG_CONFIG_HOME/scripthut/config.lua"
     start_server
     req GET /api/v1/runs -H 'Host: attacker.example'
     assert_code 403
@@ -362,7 +364,7 @@ LUA
     run ! grep -q s3cret "$TEST_ROOT/cookies"
     req GET /api/v1/runs -b "$TEST_ROOT/cookies"
     assert_code 200
-    req GET /api/v1/runs -b 'scripthut_session=forged'
+    req GET /api/v1/runs -b "scripthut_session_$SERVER_PORT=forged"
     assert_code 401
     # The dashboard's files hold no data and load without the token.
     req_bare GET /
@@ -382,6 +384,8 @@ LUA
 }
 
 @test "a non-loopback bind without a token is refused with an explanation" {
+    mkdir -p "$XDG_CONFIG_HOME/scripthut"
+    printf 'settings { api_token = false }\n' >"$XDG_CONFIG_HOME/scripthut/config.lua"
     run --separate-stderr timeout 10 "$SCRIPTHUT_BIN" serve --host 0.0.0.0 --port 0
     assert_status 1
     assert_stderr_contains "without an API token"

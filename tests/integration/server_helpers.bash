@@ -13,8 +13,10 @@ teardown() {
 }
 
 # start_server [serve flags...]: starts the server and sets SERVER_PID,
-# SERVER_PORT and URL.  Fails (printing the server's stderr) if it does not
-# come up within 15 s.
+# SERVER_PORT, URL, and SERVER_TOKEN and LOGIN_URL when the server made or
+# read its token in the data dir (not when SCRIPTHUT_API_TOKEN or
+# settings.api_token gave it).  Fails (printing the server's stderr) if it
+# does not come up within 15 s.
 start_server() {
     SERVER_OUT="$TEST_ROOT/server.out"
     SERVER_ERR="$TEST_ROOT/server.err"
@@ -24,8 +26,16 @@ start_server() {
         echo "--- server stderr:"; cat "$SERVER_ERR"
         return 1
     fi
-    SERVER_PORT="$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$SERVER_OUT")"
+    SERVER_PORT="$(sed -n 's|^scripthut serving http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$SERVER_OUT")"
     URL="http://127.0.0.1:$SERVER_PORT"
+    # shellcheck disable=SC2034 # LOGIN_URL is read by the tests
+    LOGIN_URL="$(sed -n 's|^Dashboard login.*: \(http://.*\)$|\1|p' "$SERVER_OUT")"
+    local token_file
+    token_file="$(sed -n 's|^API token: \(.*/api_token\)\( (new)\)\{0,1\}$|\1|p' "$SERVER_OUT")"
+    SERVER_TOKEN=
+    [ -z "$token_file" ] || SERVER_TOKEN="$(cat "$token_file")"
+    AUTH=()
+    [ -z "$SERVER_TOKEN" ] || AUTH=(-H "Authorization: Bearer $SERVER_TOKEN")
 }
 
 server_listening() {
@@ -49,17 +59,27 @@ stop_server() {
 }
 
 # req METHOD PATH [curl args...]: sets CODE (HTTP status) and BODY.  JSON
-# content type on every request unless the caller passes its own -H.
+# content type on every request, and the server's token (SERVER_TOKEN, as
+# AUTH) when it has one from the data dir.
 req() {
     local method="$1" path="$2"; shift 2
     local out="$TEST_ROOT/resp.body"
     CODE="$(curl -sS -m 30 -o "$out" -w '%{http_code}' -X "$method" \
-        -H 'Content-Type: application/json' "$@" "$URL$path")" || CODE=000
+        -H 'Content-Type: application/json' "${AUTH[@]}" "$@" "$URL$path")" || CODE=000
     BODY="$(cat "$out" 2>/dev/null)"
 }
 
 # Like req, without the default Content-Type.
 req_bare() {
+    local method="$1" path="$2"; shift 2
+    local out="$TEST_ROOT/resp.body"
+    CODE="$(curl -sS -m 30 -o "$out" -w '%{http_code}' -X "$method" "${AUTH[@]}" "$@" \
+        "$URL$path")" || CODE=000
+    BODY="$(cat "$out" 2>/dev/null)"
+}
+
+# Like req_bare, without credentials.
+req_anon() {
     local method="$1" path="$2"; shift 2
     local out="$TEST_ROOT/resp.body"
     CODE="$(curl -sS -m 30 -o "$out" -w '%{http_code}' -X "$method" "$@" "$URL$path")" || CODE=000

@@ -16,11 +16,13 @@
 
 #include "util/err.h"
 #include "util/fsutil.h"
+#include "util/json_depth.h"
 #include "util/quote.h"
 #include "util/sbuf.h"
 #include "util/strmap.h"
 #include "util/suggest.h"
 #include "util/timeutil.h"
+#include "util/utf8.h"
 
 #include "fixture.h"
 
@@ -559,6 +561,58 @@ static void closest_suggests_within_two_edits_or_a_quarter_of_the_name(void **st
     assert_null(suggest_closest("a", NULL, 0));
 }
 
+/* ---- UTF-8 and JSON depth ---------------------------------------------------- */
+
+static void utf8_sanitize_replaces_each_invalid_byte_and_keeps_the_rest(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    char *s = utf8_sanitize("a\xff"
+                            "b\xc3\xa9",
+                            5, &n);
+    assert_string_equal(s, "a\xef\xbf\xbd"
+                           "b\xc3\xa9");
+    assert_int_equal(n, 1);
+    free(s);
+    /* an overlong form, a surrogate and a NUL are not text either */
+    s = utf8_sanitize("\xc0\xaf|\xed\xa0\x80|\0", 8, &n);
+    assert_int_equal(n, 6);
+    free(s);
+    s = utf8_sanitize("", 0, &n);
+    assert_string_equal(s, "");
+    free(s);
+}
+
+static void utf8_complete_prefix_holds_back_only_a_cut_sequence(void **state)
+{
+    (void)state;
+    /* "é" is C3 A9; "€" is E2 82 AC; "😀" is F0 9F 98 80 */
+    assert_int_equal(utf8_complete_prefix("ab\xc3", 3), 2);
+    assert_int_equal(utf8_complete_prefix("ab\xc3\xa9", 4), 4);
+    assert_int_equal(utf8_complete_prefix("a\xe2\x82", 3), 1);
+    assert_int_equal(utf8_complete_prefix("\xf0\x9f\x98", 3), 0);
+    assert_int_equal(utf8_complete_prefix("\xf0\x9f\x98\x80", 4), 4);
+    /* an invalid byte at the end is not held back: it will never complete */
+    assert_int_equal(utf8_complete_prefix("ab\xff", 3), 3);
+    assert_int_equal(utf8_complete_prefix("ab\xc3(", 4), 4);
+    assert_true(utf8_valid("x\xe2\x82\xac", 4));
+    assert_false(utf8_valid("x\xe2\x82", 3));
+    assert_false(utf8_valid("\xff\xfe", 2));
+}
+
+static void json_depth_counts_brackets_outside_strings_only(void **state)
+{
+    (void)state;
+    assert_false(json_nests_deeper_than("[[1]]", 5, 2));
+    assert_true(json_nests_deeper_than("[[[1]]]", 7, 2));
+    assert_true(json_nests_deeper_than("{\"a\":[{}]}", 10, 2));
+    /* brackets in strings, escaped quotes included, do not nest */
+    const char *s = "[\"[[[[\\\"[[[\"]";
+    assert_false(json_nests_deeper_than(s, strlen(s), 1));
+    /* closing more than was opened does not go below zero */
+    assert_true(json_nests_deeper_than("]]]][[[", 7, 2));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -586,6 +640,9 @@ int main(void)
         cmocka_unit_test(sbuf_printf_grows_past_any_capacity),
         cmocka_unit_test(sbuf_detach_of_empty_buffer_gives_empty_string),
         cmocka_unit_test(error_prefix_adds_context_and_stays_terminated),
+        cmocka_unit_test(utf8_sanitize_replaces_each_invalid_byte_and_keeps_the_rest),
+        cmocka_unit_test(utf8_complete_prefix_holds_back_only_a_cut_sequence),
+        cmocka_unit_test(json_depth_counts_brackets_outside_strings_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

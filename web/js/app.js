@@ -66,8 +66,10 @@ function showLogin(message) {
   const status = h('div', { class: 'login-status' }, message ? errorBox(new Error(message)) : null);
   const form = h('form', { class: 'login', id: 'login-form' },
     h('h1', {}, 'Sign in'),
-    h('p', {}, 'This server needs its API token (', h('code', {}, 'settings.api_token'),
-      ' or ', h('code', {}, 'SCRIPTHUT_API_TOKEN'), '). The browser keeps a session cookie, ',
+    h('p', {}, 'This server needs its API token. Open the login link ',
+      h('code', {}, 'scripthut serve'), ' printed when it started (it works once), or paste the ',
+      'token from the file ', h('code', {}, 'api_token'), ' in the server\'s data dir (or its ',
+      h('code', {}, 'settings.api_token'), '). The browser keeps a session cookie for a day, ',
       'never the token itself.'),
     h('label', { for: 'token' }, 'Token '), input, ' ',
     h('button', { type: 'submit', class: 'primary' }, 'Sign in'),
