@@ -55,6 +55,7 @@ typedef struct job_status {
     int term_signal;          /* 0 when none */
     char reason[256];         /* "exit code 3", "TIMEOUT", "killed by signal 9", "OUT_OF_MEMORY" */
     char scheduler_state[32]; /* raw scheduler/terminal state when known ("COMPLETED", "TIMEOUT") */
+    char pending_reason[256]; /* QUEUED: why, in the scheduler's words (squeue %r, PBS comment) */
     int64_t started_us;       /* 0 when unknown */
     int64_t finished_us;      /* 0 when unknown */
 } job_status;

@@ -245,6 +245,8 @@ static void apply_attribute(pbs_job *j, const char *key, const char *value)
         copy_trim(j->name, sizeof j->name, value, strlen(value));
     } else if (!strcmp(key, "job_state")) {
         copy_trim(j->state, sizeof j->state, value, strlen(value));
+    } else if (!strcmp(key, "comment")) {
+        copy_trim(j->comment, sizeof j->comment, value, strlen(value));
     } else if (!strcmp(key, "substate")) {
         if (parse_int(value, &v) && v >= 0 && v < 1000)
             j->substate = (int)v;
@@ -510,7 +512,11 @@ void pbs_job_to_status(const pbs_job *j, pbs_flavor flavor, job_status *out)
     set_state_name(out, st->name);
     switch (st->cls) {
     case PBS_UNKNOWN_STATE: out->phase = JOB_UNKNOWN; return;
-    case PBS_QUEUED: out->phase = JOB_QUEUED; return;
+    case PBS_QUEUED:
+        out->phase = JOB_QUEUED;
+        /* why it waits, in the scheduler's words */
+        snprintf(out->pending_reason, sizeof out->pending_reason, "%s", j->comment);
+        return;
     case PBS_RUNNING: out->phase = JOB_RUNNING; return;
     case PBS_ENDED: break;
     }

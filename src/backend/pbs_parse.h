@@ -55,6 +55,7 @@ typedef struct pbs_job {
     int64_t walltime_used_s;  /* resources_used.walltime; -1 when absent */
     int64_t walltime_limit_s; /* Resource_List.walltime; -1 when absent */
     int64_t start_us, end_us; /* 0 when absent */
+    char comment[256];        /* the scheduler's comment ("Not Running: ..."); "" when absent */
 } pbs_job;
 
 /* Parses `qstat -f` / `qstat -x -f` output (run with TZ=UTC, so times are

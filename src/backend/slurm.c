@@ -293,6 +293,9 @@ static int slurm_poll(backend *b, size_t n, const job_ref *refs, job_status *out
             out[i].started_us = qrow[i]->start_us;
             snprintf(out[i].scheduler_state, sizeof out[i].scheduler_state, "%s",
                      slurm_state_lookup(qrow[i]->state)->name);
+            if (c == SLURM_QUEUED) /* %r verbatim: Priority, Resources, QOSMaxJobsPerUserLimit */
+                snprintf(out[i].pending_reason, sizeof out[i].pending_reason, "%s",
+                         qrow[i]->reason);
             sched_missing_forget(b, refs[i].job_id);
         } else if (qrow[i] && c == SLURM_UNKNOWN_STATE) {
             out[i].phase = JOB_UNKNOWN;

@@ -207,6 +207,30 @@ static bool row_ready(json_t *r)
     return state && !strcmp(state, "ready");
 }
 
+/* The rows of a check reply in either shape: {"checks": [rows]}, or one
+ * stack's status object (GET /stacks/{name}/check?backend=B of this server
+ * and of the original) made into a row.  New reference. */
+static json_t *check_rows(json_t *out, const char *name)
+{
+    json_t *rows = json_object_get(out, "checks");
+    if (json_is_array(rows))
+        return json_incref(rows);
+    if (!json_is_object(out) || !json_object_get(out, "state"))
+        return json_array();
+    json_t *status = json_deep_copy(out);
+    json_t *note = json_incref(json_object_get(status, "note"));
+    json_object_del(status, "note");
+    const char *stack = out_str(out, "name") ? out_str(out, "name") : name;
+    const char *backend = out_str(out, "backend");
+    json_t *row = json_pack("{s:s?,s:s?,s:o,s:o?}", "stack", stack, "backend", backend, "status",
+                            status, "note", note);
+    if (!row)
+        return json_array();
+    if (!json_object_get(row, "note") && out_str(out, "error"))
+        json_object_set(row, "note", json_object_get(out, "error"));
+    return json_pack("[o]", row);
+}
+
 int cmd_stack_check(cli_ctx *c, int argc, char **argv)
 {
     stack_opts o = {0};
@@ -217,7 +241,7 @@ int cmd_stack_check(cli_ctx *c, int argc, char **argv)
     sh_err e = SH_ERR_INIT;
     if (c->client->ops->stack_check(c->client, o.name, o.backend, &out, &e) != 0)
         return stack_fail(&e);
-    json_t *rows = json_object_get(out, "checks");
+    json_t *rows = check_rows(out, o.name);
     rc = EXIT_OK;
     size_t i;
     json_t *r;
@@ -227,13 +251,17 @@ int cmd_stack_check(cli_ctx *c, int argc, char **argv)
             rc = EXIT_ERROR;
     }
     if (c->json) {
-        out_json(out, false);
+        /* one shape whichever the server answered with */
+        json_t *all = json_pack("{s:O}", "checks", rows);
+        out_json(all, false);
+        json_decref(all);
         rc = EXIT_OK;
     } else if (json_array_size(rows) == 0) {
         puts("No stacks configured.");
     } else {
         print_status_table(rows);
     }
+    json_decref(rows);
     json_decref(out);
     return rc;
 }

@@ -53,6 +53,7 @@ void eng_etask_free(etask *t)
     free(t->err_path);
     free(t->error);
     free(t->sched_state);
+    free(t->pending_reason);
 }
 
 void eng_erun_free(erun *r)

@@ -121,6 +121,9 @@ int eng_append_generated(engine *en, erun *r, size_t gen, char **why, sh_err *e)
         memset(&r->t[i], 0, sizeof r->t[i]);
         r->t[i].def = all[i];
         r->t[i].generated_by = (int)gen;
+        /* as store_task_insert_generated writes it */
+        if (all[i].ndeps)
+            r->t[i].pending_reason = xstrdup(PENDING_DEPENDENCIES);
     }
     r->n = total;
     free(all);

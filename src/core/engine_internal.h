@@ -30,6 +30,7 @@ typedef struct etask {
     task_state state;
     int attempt;
     char *job_id, *tag, *out_path, *err_path, *error, *sched_state;
+    char *pending_reason; /* as stored: written only when it changes */
     int64_t submitted_at, started_at, finished_at, retry_at;
     int exit_code;
     bool has_exit;
@@ -100,6 +101,14 @@ int eng_erun_index(erun *r, sh_err *e);
 int eng_flush_task(engine *en, erun *r, size_t i, sh_err *e);
 int eng_save_attempt(engine *en, erun *r, size_t i, task_state attempt_state, sh_err *e);
 int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *detail, sh_err *e);
+/* Sets why task i waits (NULL: it does not); marks the task for the next
+ * flush only when the reason changed. */
+void eng_set_pending_reason(erun *r, size_t i, const char *reason);
+/* Gives every task of eb's runs that still waits after this tick's
+ * submissions the reason it waits (engine_submit.c). */
+void eng_hold_reasons(engine *en, ebackend *eb, int64_t now);
+/* "retry at <UTC time>" for a retry due at retry_at_us (caller frees). */
+char *eng_retry_reason(int64_t retry_at_us);
 int eng_finish_task(engine *en, erun *r, size_t i, task_state to, const char *error,
                     const char *detail, sh_err *e);
 int eng_sync_runs(engine *en, sh_err *e);

@@ -83,6 +83,7 @@ static int load_task(void *arg, size_t idx, const char *definition, const store_
     t->error = dup_or_null(row->error);
     t->retry_at = row->retry_at;
     t->sched_state = dup_or_null(row->sched_state);
+    t->pending_reason = dup_or_null(row->pending_reason);
     t->out_path = dup_or_null(row->out_path);
     t->err_path = dup_or_null(row->err_path);
     t->generated_by = row->generated_by;

@@ -66,6 +66,11 @@ static int apply_finished(engine *en, erun *r, size_t i, const job_status *js, s
         free(err);
         int rc = eng_transition(en, r, i, TS_PENDING, detail, e);
         free(detail);
+        /* Now, with the transition's write, rather than in a second write
+         * by eng_hold_reasons later in the tick. */
+        char *why = eng_retry_reason(t->retry_at);
+        eng_set_pending_reason(r, i, why);
+        free(why);
         return rc;
     }
     return eng_finish_task(en, r, i, TS_FAILED, reason, NULL, e);
@@ -77,7 +82,11 @@ static int apply_status(engine *en, erun *r, size_t i, const job_status *js, sh_
     switch (js->phase) {
     case JOB_UNKNOWN: return 0;
     case JOB_QUEUED:
-        return t->state == TS_SUBMITTED ? eng_transition(en, r, i, TS_QUEUED, NULL, e) : 0;
+        if (t->state == TS_SUBMITTED && eng_transition(en, r, i, TS_QUEUED, NULL, e) < 0)
+            return -1;
+        if (t->state == TS_QUEUED) /* the scheduler's words, verbatim */
+            eng_set_pending_reason(r, i, js->pending_reason);
+        return 0;
     case JOB_RUNNING:
         if (t->state == TS_RUNNING)
             return 0;

@@ -275,6 +275,55 @@ static int submit_chunk(engine *en, ebackend *eb, pick *picks, size_t n, sh_err 
     return rc;
 }
 
+/* --- why the others wait ------------------------------------------------------------ */
+
+char *eng_retry_reason(int64_t retry_at_us)
+{
+    char when[ISO8601_LEN];
+    return xasprintf(PENDING_RETRY, time_format_iso(retry_at_us, when));
+}
+
+/* The cap that holds a ready task of run r back, or NULL when none does. */
+static char *cap_reason(const erun *r, const ebackend *eb, const etask *t)
+{
+    if (r->max_concurrent > 0 && r->active >= (size_t)r->max_concurrent)
+        return xasprintf(PENDING_RUN_CAP, r->max_concurrent);
+    if (eb->active >= (size_t)eb->cap)
+        return xasprintf(PENDING_BACKEND_CAP, eb->cap);
+    if (eb->max_cpus) {
+        int cpus = t->def.cpus > eb->max_cpus ? eb->max_cpus : t->def.cpus;
+        if (eb->active_cpus + cpus > eb->max_cpus)
+            return xasprintf(PENDING_BACKEND_CPUS, eb->max_cpus);
+    }
+    return NULL;
+}
+
+/* One pass over the pending tasks after the submissions: each one that still
+ * waits says why.  Most ticks change no reason, and eng_set_pending_reason
+ * writes nothing then; tasks with dependencies were stored with theirs. */
+void eng_hold_reasons(engine *en, ebackend *eb, int64_t now)
+{
+    for (size_t k = 0; k < en->nruns; k++) {
+        erun *r = en->runs[k];
+        if (r->be != eb || r->cancel_requested)
+            continue;
+        for (size_t i = r->scan_from; i < r->n; i++) {
+            etask *t = &r->t[i];
+            if (t->state != TS_PENDING)
+                continue;
+            char *why = NULL;
+            if (t->unmet)
+                why = xstrdup(PENDING_DEPENDENCIES);
+            else if (t->retry_at > now)
+                why = eng_retry_reason(t->retry_at);
+            else
+                why = cap_reason(r, eb, t);
+            eng_set_pending_reason(r, i, why);
+            free(why);
+        }
+    }
+}
+
 int eng_tick_submit(engine *en, sh_err *e)
 {
     int64_t now = time_now_us();
@@ -295,6 +344,7 @@ int eng_tick_submit(engine *en, sh_err *e)
         free(picks);
         if (rc < 0)
             return -1;
+        eng_hold_reasons(en, eb, now);
         if (n)
             en->need_poll = true;
     }

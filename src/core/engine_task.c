@@ -2,6 +2,8 @@
  * records and persistence. */
 #include "core/engine_internal.h"
 
+#include <string.h>
+
 #include "util/sbuf.h"
 #include "util/timeutil.h"
 
@@ -26,6 +28,7 @@ static store_task_row task_row(const etask *t, task_state state)
         .has_exit = t->has_exit,
         .exit_code = t->exit_code,
         .generated_by = t->generated_by,
+        .pending_reason = t->pending_reason,
     };
 }
 
@@ -52,6 +55,31 @@ int eng_save_attempt(engine *en, erun *r, size_t i, task_state attempt_state, sh
     return 0;
 }
 
+static void mark_dirty(erun *r, size_t i)
+{
+    etask *t = &r->t[i];
+    if (t->dirty)
+        return;
+    if (r->ndirty == r->capdirty) {
+        r->capdirty = r->capdirty ? r->capdirty * 2 : 64;
+        r->dirty = xrealloc(r->dirty, r->capdirty * sizeof *r->dirty);
+    }
+    r->dirty[r->ndirty++] = (uint32_t)i;
+    t->dirty = true;
+}
+
+void eng_set_pending_reason(erun *r, size_t i, const char *reason)
+{
+    etask *t = &r->t[i];
+    if (reason && !*reason)
+        reason = NULL;
+    if (t->pending_reason == reason ||
+        (t->pending_reason && reason && !strcmp(t->pending_reason, reason)))
+        return;
+    eng_set_str(&t->pending_reason, reason);
+    mark_dirty(r, i);
+}
+
 /* Every state change goes through here: the task, its dependents' counters
  * and an event in the tick's transaction. */
 int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *detail, sh_err *e)
@@ -60,6 +88,11 @@ int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *det
     task_state from = t->state;
     if (from == to)
         return 0;
+    /* A reason belongs to the wait it explains: a task that moves on has
+     * none until the engine or the scheduler gives it one again (the row
+     * is written for the transition anyway). */
+    if (to != TS_QUEUED)
+        eng_set_str(&t->pending_reason, NULL);
     bool was_active = task_state_is_active(from), now_active = task_state_is_active(to);
     int cpus = t->def.cpus;
     if (r->be && r->be->max_cpus && cpus > r->be->max_cpus)
@@ -78,14 +111,7 @@ int eng_transition(engine *en, erun *r, size_t i, task_state to, const char *det
         }
     }
     t->state = to;
-    if (!t->dirty) {
-        if (r->ndirty == r->capdirty) {
-            r->capdirty = r->capdirty ? r->capdirty * 2 : 64;
-            r->dirty = xrealloc(r->dirty, r->capdirty * sizeof *r->dirty);
-        }
-        r->dirty[r->ndirty++] = (uint32_t)i;
-        t->dirty = true;
-    }
+    mark_dirty(r, i);
     r->touched = true;
     if (to == TS_COMPLETED || from == TS_COMPLETED) {
         for (uint32_t k = r->roff[i]; k < r->roff[i + 1]; k++) {

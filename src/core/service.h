@@ -101,6 +101,9 @@ int svc_stack_list(svc *s, json_t **out, sh_err *e);
  *  status as scripthut.stack.parse_check read it; one row per stack
  * (or just `name`) and backend (or just `backend`).  404 for an unknown name. */
 int svc_stack_check(svc *s, const char *name, const char *backend, json_t **out, sh_err *e);
+/* One stack on one backend: the status object ({name, backend, state, hash,
+ * path, last_built, size_bytes, locked, lock_holder, error, note}). */
+int svc_stack_check_on(svc *s, const char *name, const char *backend, json_t **out, sh_err *e);
 /* Submits the install of stack `name` as a one-task run labelled _stack/<name>
  * (task install-<hash8>) on `backend` (NULL: the stack's only backend, else
  * local).  Nothing is stored on error.  *summary = run summary. */
@@ -114,6 +117,9 @@ int svc_stack_install_doc(svc *s, const char *name, const char *backend, bool re
 /* Removes <cache_dir>/<name> (every hash) on the backend(s), then checks
  * again: {"deleted": [rows as in check, "note" = the failure]}. */
 int svc_stack_delete(svc *s, const char *name, const char *backend, json_t **out, sh_err *e);
+/* One stack on one backend: {"name", "backend", "deleted": [its row]}; a
+ * failed removal is an error (500) carrying the reason. */
+int svc_stack_delete_on(svc *s, const char *name, const char *backend, json_t **out, sh_err *e);
 /* The install script `stack install NAME [--rebuild]` would run (caller frees). */
 int svc_stack_script(svc *s, const char *name, bool rebuild, char **script, sh_err *e);
 /* Removes every hash dir of the stack(s) but the current one and those an

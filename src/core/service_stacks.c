@@ -313,6 +313,28 @@ int svc_stack_check(svc *s, const char *name, const char *backend_name, json_t *
     return svc_done(s, 0);
 }
 
+/* One stack on one backend: the status object itself (the original's shape
+ * of GET /stacks/{name}/check?backend=B) with a "note"; errors keep their
+ * status (unknown stack 404, unknown backend 422, no machine 503). */
+int svc_stack_check_on(svc *s, const char *name, const char *backend_name, json_t **out, sh_err *e)
+{
+    json_t *stack = find_stack(s, name, e);
+    if (!stack || check_stack_name(name, e) < 0)
+        return svc_done(s, -1);
+    backend *b = open_machine(s, backend_name, e);
+    if (!b)
+        return svc_done(s, -1);
+    refresh_hash(stack);
+    char *note = NULL;
+    json_t *st = check_one(s, b, stack, &note);
+    backend_destroy(b);
+    const char *why = note ? note : jstr(st, "error");
+    json_object_set_new(st, "note", why ? json_string(why) : json_null());
+    free(note);
+    *out = st;
+    return svc_done(s, 0);
+}
+
 /* --- delete -------------------------------------------------------------------- */
 
 static void delete_action(svc *s, backend *b, json_t *stack, void *arg, json_t *rows)
@@ -347,6 +369,28 @@ int svc_stack_delete(svc *s, const char *name, const char *backend_name, json_t 
         return svc_done(s, -1);
     }
     *out = json_pack("{s:o}", "deleted", rows);
+    return svc_done(s, 0);
+}
+
+int svc_stack_delete_on(svc *s, const char *name, const char *backend_name, json_t **out, sh_err *e)
+{
+    json_t *stack = find_stack(s, name, e);
+    if (!stack || check_stack_name(name, e) < 0)
+        return svc_done(s, -1);
+    backend *b = open_machine(s, backend_name, e);
+    if (!b)
+        return svc_done(s, -1);
+    refresh_hash(stack);
+    json_t *rows = json_array();
+    delete_action(s, b, stack, NULL, rows);
+    backend_destroy(b);
+    const char *note = jstr(json_array_get(rows, 0), "note");
+    if (note) {
+        sh_err_set(e, SH_EINTERNAL, "%s", note);
+        json_decref(rows);
+        return svc_done(s, -1);
+    }
+    *out = json_pack("{s:s,s:s,s:o}", "name", name, "backend", backend_name, "deleted", rows);
     return svc_done(s, 0);
 }
 

@@ -26,7 +26,7 @@
 #include "util/err.h"
 
 /* The number of steps in the migration list (store_schema.c). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 typedef struct store store;
 
@@ -71,6 +71,7 @@ typedef struct store_run_new {
     const char *account;
     json_t *context; /* backend config, env layers, groups, stacks, seed */
     const char *rerun_of;
+    const char *source_name; /* the source the run came from, or NULL */
 } store_run_new;
 
 /* Inserts a run with its tasks (all pending, or keep_completed[i] marks task i
@@ -143,6 +144,7 @@ typedef struct store_task_row {
     task_state state;
     int attempt;
     const char *job_id, *tag, *error, *sched_state, *out_path, *err_path;
+    const char *pending_reason; /* why a pending or queued task waits, or NULL */
     int64_t submitted_at, started_at, finished_at, retry_at;
     bool has_exit;
     int exit_code;

@@ -27,7 +27,7 @@ int store_runs_active(store *st, int (*fn)(void *arg, const char *run_id, bool c
 static const char SQL_LOAD_TASKS[] =
     "SELECT idx, definition, state, attempt, job_id, tag, submitted_at, started_at,"
     " finished_at, exit_code, error, retry_at, scheduler_state, out_path, err_path,"
-    " generated_by FROM tasks WHERE run_id = ?1 ORDER BY idx";
+    " generated_by, pending_reason FROM tasks WHERE run_id = ?1 ORDER BY idx";
 
 int store_run_load_tasks(store *st, const char *run_id,
                          int (*fn)(void *arg, size_t idx, const char *definition,
@@ -55,6 +55,7 @@ int store_run_load_tasks(store *st, const char *run_id,
             .out_path = col_text(s, 13),
             .err_path = col_text(s, 14),
             .generated_by = (int)col_int_or(s, 15, -1),
+            .pending_reason = col_text(s, 16),
         };
         task_state_parse(col_text(s, 2), &row.state);
         stop = fn(arg, (size_t)sqlite3_column_int64(s, 0), col_text(s, 1), &row, e);
@@ -71,7 +72,8 @@ int store_run_load_tasks(store *st, const char *run_id,
 static const char SQL_UPDATE_TASK[] =
     "UPDATE tasks SET state=?3, attempt=?4, job_id=?5, tag=?6, submitted_at=?7,"
     " started_at=?8, finished_at=?9, exit_code=?10, error=?11, retry_at=?12,"
-    " scheduler_state=?13, out_path=?14, err_path=?15 WHERE run_id=?1 AND idx=?2";
+    " scheduler_state=?13, out_path=?14, err_path=?15, pending_reason=?16"
+    " WHERE run_id=?1 AND idx=?2";
 
 int store_task_update(store *st, const char *run_id, size_t idx, const store_task_row *row,
                       sh_err *e)
@@ -94,6 +96,7 @@ int store_task_update(store *st, const char *run_id, size_t idx, const store_tas
     bind_text(s, 13, row->sched_state);
     bind_text(s, 14, row->out_path);
     bind_text(s, 15, row->err_path);
+    bind_text(s, 16, row->pending_reason);
     return store_step_done(st, s, "updating a task", e);
 }
 
@@ -125,8 +128,8 @@ int store_attempt_save(store *st, const char *run_id, size_t idx, const store_ta
 }
 
 static const char SQL_INSERT_GENERATED[] =
-    "INSERT INTO tasks (run_id, idx, task_id, definition, state, generated_by)"
-    " VALUES (?1, ?2, ?3, ?4, 'pending', ?5)";
+    "INSERT INTO tasks (run_id, idx, task_id, definition, state, generated_by, pending_reason)"
+    " VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6)";
 
 int store_task_insert_generated(store *st, const char *run_id, size_t idx, const task_def *def,
                                 size_t generator, sh_err *e)
@@ -140,6 +143,7 @@ int store_task_insert_generated(store *st, const char *run_id, size_t idx, const
     bind_text(s, 3, def->id);
     bind_owned_text(s, 4, json_dumps(obj, JSON_COMPACT));
     bind_int(s, 5, (int64_t)generator);
+    bind_text(s, 6, def->ndeps ? PENDING_DEPENDENCIES : NULL);
     json_decref(obj);
     return store_step_done(st, s, "appending a generated task", e);
 }

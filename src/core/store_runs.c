@@ -10,11 +10,11 @@
 
 static const char SQL_INSERT_RUN[] =
     "INSERT INTO runs (id, workflow_name, backend_name, created_at, status, max_concurrent,"
-    " log_dir, account, context, rerun_of, task_count)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    " log_dir, account, context, rerun_of, task_count, source_name)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 static const char SQL_INSERT_TASK[] =
-    "INSERT INTO tasks (run_id, idx, task_id, definition, state, finished_at, error)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    "INSERT INTO tasks (run_id, idx, task_id, definition, state, finished_at, error,"
+    " pending_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 static const char SQL_RUN_EXISTS[] = "SELECT 1 FROM runs WHERE id = ?1";
 
 static int insert_tasks(store *st, const char *run_id, const task_def *tasks, size_t n,
@@ -36,6 +36,9 @@ static int insert_tasks(store *st, const char *run_id, const task_def *tasks, si
         bind_time(s, 6, kept ? now : 0);
         bind_owned_text(
             s, 7, kept ? xasprintf("kept: completed in run %s", rerun_of ? rerun_of : "?") : NULL);
+        /* Known now, so the engine need not write it: a task with
+         * dependencies waits for them. */
+        bind_text(s, 8, !kept && tasks[i].ndeps ? PENDING_DEPENDENCIES : NULL);
         if (store_step_done(st, s, "inserting a task", e) < 0)
             return -1;
     }
@@ -81,6 +84,7 @@ int store_insert_run(store *st, const store_run_new *r, const task_def *tasks, s
     bind_owned_text(s, 9, ctx ? ctx : xstrdup("{}"));
     bind_text(s, 10, r->rerun_of);
     bind_int(s, 11, (int64_t)n);
+    bind_text(s, 12, r->source_name);
     if (store_step_done(st, s, "inserting a run", e) < 0)
         goto fail;
     if (insert_tasks(st, id, tasks, n, keep_completed, r->rerun_of, r->created_at, e) < 0)
@@ -101,7 +105,7 @@ fail:
 
 static const char SQL_RUN_ROW[] =
     "SELECT id, workflow_name, backend_name, created_at, status, task_count, finished_at,"
-    " cancel_requested, rerun_of, max_concurrent, log_dir, account"
+    " cancel_requested, rerun_of, max_concurrent, log_dir, account, source_name"
     " FROM runs WHERE id = ?1";
 static const char SQL_STATE_COUNTS[] =
     "SELECT state, count(*) FROM tasks WHERE run_id = ?1 GROUP BY state";
@@ -142,6 +146,7 @@ static json_t *summary_from_row(store *st, sqlite3_stmt *row, sh_err *e)
     json_object_set_new(o, "completed_count", json_integer(terminal));
     json_object_set_new(o, "submitted_count", json_integer(submitted));
     json_object_set_new(o, "status_counts", counts);
+    json_object_set_new(o, "source_name", col_text_json(row, 12));
     json_object_set_new(o, "finished_at", col_time_json(row, 6));
     json_object_set_new(o, "cancel_requested", json_boolean(sqlite3_column_int(row, 7)));
     json_object_set_new(o, "rerun_of", col_text_json(row, 8));
@@ -165,7 +170,7 @@ int store_run_summary_json(store *st, const char *run_id, json_t **out, sh_err *
 
 static const char SQL_LIST_RUNS[] =
     "SELECT id, workflow_name, backend_name, created_at, status, task_count, finished_at,"
-    " cancel_requested, rerun_of, max_concurrent, log_dir, account"
+    " cancel_requested, rerun_of, max_concurrent, log_dir, account, source_name"
     " FROM runs WHERE (?2 IS NULL OR workflow_name = ?2)"
     " ORDER BY created_at DESC, id LIMIT ?1";
 
@@ -201,8 +206,8 @@ int store_run_list_json(store *st, int limit, const char *workflow, json_t **out
 
 static const char SQL_ITEMS[] =
     "SELECT idx, definition, state, job_id, submitted_at, started_at, finished_at, error,"
-    " scheduler_state, attempt, exit_code, out_path, err_path, tag, retry_at, generated_by"
-    " FROM tasks WHERE run_id = ?1 ORDER BY idx";
+    " scheduler_state, attempt, exit_code, out_path, err_path, tag, retry_at, generated_by,"
+    " pending_reason FROM tasks WHERE run_id = ?1 ORDER BY idx";
 static const char SQL_ATTEMPTS[] =
     "SELECT idx, attempt, tag, job_id, state, submitted_at, started_at, finished_at,"
     " exit_code, error, out_path, err_path FROM attempts WHERE run_id = ?1"
@@ -284,6 +289,7 @@ static json_t *item_from_row(sqlite3_stmt *s, json_t *attempts)
     json_object_set_new(item, "cpu_efficiency", json_null());
     json_object_set_new(item, "max_rss", json_null());
     json_object_set_new(item, "scheduler_state", col_text_json(s, 8));
+    json_object_set_new(item, "pending_reason", col_text_json(s, 16));
     json_object_set_new(item, "attempt", col_int_json(s, 9));
     json_object_set_new(item, "exit_code", col_int_json(s, 10));
     json_object_set_new(item, "output_path", col_text_json(s, 11));

@@ -66,6 +66,10 @@ const char *const store_migrations[] = {
     "  to_state TEXT NOT NULL,"
     "  detail TEXT);"
     "CREATE INDEX events_by_run ON events(run_id, seq);",
+    /* 1 -> 2: the original's run summary field (the source a run came from,
+     * set by sources) and why a task waits (docs/api.md, "pending_reason") */
+    "ALTER TABLE runs ADD COLUMN source_name TEXT;"
+    "ALTER TABLE tasks ADD COLUMN pending_reason TEXT;",
 };
 
 _Static_assert(sizeof store_migrations / sizeof store_migrations[0] == STORE_SCHEMA_VERSION,

@@ -345,13 +345,17 @@ static char *query_backend(http_req *r)
     return b;
 }
 
-/* GET /stacks/{name}/check, or every stack for GET /stacks/check. */
+/* GET /stacks/{name}/check?backend=B: the status object itself, the
+ * original's shape (its clients read it); without a backend, and for GET
+ * /stacks/check, {"checks": [rows]} over every backend (docs/api.md). */
 static int api_stack_check(http_req *r)
 {
     char *backend = query_backend(r);
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    int rc = svc_stack_check(r->svc, r->nparams ? r->params[0] : NULL, backend, &out, &e);
+    int rc = r->nparams && backend
+                 ? svc_stack_check_on(r->svc, r->params[0], backend, &out, &e)
+                 : svc_stack_check(r->svc, r->nparams ? r->params[0] : NULL, backend, &out, &e);
     free(backend);
     return reply_result(r, rc, out, &e);
 }
@@ -378,7 +382,10 @@ static int api_stack_delete(http_req *r)
     char *backend = query_backend(r);
     json_t *out = NULL;
     sh_err e = SH_ERR_INIT;
-    int rc = svc_stack_delete(r->svc, r->params[0], backend, &out, &e);
+    /* One backend: also the original's {"name", "backend"} and an error when
+     * the removal failed, which its client would otherwise show as done. */
+    int rc = backend ? svc_stack_delete_on(r->svc, r->params[0], backend, &out, &e)
+                     : svc_stack_delete(r->svc, r->params[0], backend, &out, &e);
     free(backend);
     return reply_result(r, rc, out, &e);
 }
@@ -395,6 +402,30 @@ static int api_stacks_gc(http_req *r)
     rc = svc_stack_gc(r->svc, name && *name ? name : NULL, dry_run, &out, &e);
     free(name);
     return reply_result(r, rc, out, &e);
+}
+
+/* --- what the original has and this server does not --------------------------------- */
+
+/* Its clients get a 404 that says so, not "Not Found" (which reads as an
+ * older server): docs/api.md, "Differences from the original". */
+static int not_supported(http_req *r, const char *feature)
+{
+    return http_reply_error(r, 404, "not supported by this server: %s", feature);
+}
+
+static int api_run_manifest(http_req *r)
+{
+    return not_supported(r, "run manifest");
+}
+
+static int api_task_probe(http_req *r)
+{
+    return not_supported(r, "task probe");
+}
+
+static int api_disk(http_req *r)
+{
+    return not_supported(r, "disk");
 }
 
 /* --- the table ---------------------------------------------------------------------- */
@@ -414,7 +445,12 @@ const http_route http_api_routes[] = {
     {"POST", "/runs/{run_id}/rerun", api_run_rerun, true},
     {"GET", "/runs/{run_id}/events", api_run_events, true},
     {"GET", "/runs/{run_id}/tasks/{task_id}/logs", api_task_logs, true},
+    {"GET", "/runs/{run_id}/tasks/{task_id}/manifest", api_run_manifest, false},
     {"POST", "/tasks/run", api_tasks_run, true},
+    {"POST", "/tasks/probe", api_task_probe, false},
+    {"GET", "/disk", api_disk, false},
+    {"POST", "/disk/scan", api_disk, false},
+    {"POST", "/disk/clean", api_disk, false},
     {"GET", "/workflows", api_workflows_list, true},
     {"GET", "/workflows/{name}", api_workflow_view, true},
     {"POST", "/workflows/{name}/run", api_workflow_run, true},

@@ -34,6 +34,15 @@ int task_state_parse(const char *name, task_state *out);
 bool task_state_is_terminal(task_state s); /* completed, failed, dep_failed, cancelled */
 bool task_state_is_active(task_state s); /* submitting, submitted, queued, running: holds a slot */
 
+/* Why a task waits (docs/api.md, "pending_reason"): a queued task gets the
+ * scheduler's own words; a task scripthut holds gets one of these, filled
+ * in by the engine. */
+#define PENDING_DEPENDENCIES "dependencies"
+#define PENDING_RUN_CAP "run max_concurrent (%d)"
+#define PENDING_BACKEND_CAP "backend max_concurrent (%d)"
+#define PENDING_BACKEND_CPUS "backend max_cpus (%d)"
+#define PENDING_RETRY "retry at %s"
+
 typedef enum run_status {
     RS_PENDING = 0,
     RS_RUNNING,

@@ -446,6 +446,14 @@ LUA
     wait_for 30 api_run_has_status "$id" completed
     req GET /api/v1/stacks/check
     assert_jq '.checks[0].status.state == "ready"'
+    # One backend asked: the status object itself, as the original's clients read it.
+    req GET '/api/v1/stacks/quick/check?backend=local'
+    assert_code 200
+    assert_jq '.name == "quick" and .backend == "local" and .state == "ready" and
+        (.hash | test("^[0-9a-f]{12}$")) and .locked == false and .note == null and .error == null'
+    req GET '/api/v1/stacks/quick/check?backend=nope'
+    assert_code 422
+    assert_jq '.detail | startswith("Backend '"'"'nope'"'"' not found in config")'
     req POST '/api/v1/stacks/gc?dry_run=true'
     assert_code 200
     req DELETE '/api/v1/stacks/quick?backend=local'

@@ -110,6 +110,42 @@ slurm_state_is() { # JOBID STATE
     [ "$(squeue --noheader --states=all -j "$1" -o %T 2>/dev/null)" = "$2" ]
 }
 
+# The queued task's pending_reason equals what squeue says for its job now.
+queued_reason_matches_squeue() { # RUN TASK
+    local detail reason job now
+    detail="$(shc run view "$1" --json 2>/dev/null)" || return 1
+    reason="$(printf '%s' "$detail" | jq -r --arg t "$2" \
+        '.items[] | select(.task.id == $t and .status == "queued") | .pending_reason // empty')"
+    job="$(printf '%s' "$detail" | jq -r --arg t "$2" '.items[] | select(.task.id == $t) | .job_id')"
+    [ -n "$reason" ] || return 1
+    now="$(squeue --noheader -j "$job" -o %r 2>/dev/null)"
+    [ "$reason" = "$now" ]
+}
+
+@test "a job waiting in Slurm carries squeue's reason (%r) verbatim; a running one none" {
+    config <<EOF
+workflow "hogs" { backend = "hpc", tasks = {
+  { id = "one", working_dir = "$RDIR", cpus = 2, memory = "100M", command = "sleep 120" },
+  { id = "two", working_dir = "$RDIR", cpus = 2, memory = "100M", command = "sleep 120" },
+} }
+EOF
+    run shc workflow run hogs --json
+    [ "$status" -eq 0 ] || { show_output; false; }
+    RUN_ID="$(printf '%s' "$output" | jq -r '.run_id // .id')"
+    wait_for 60 task_has_status_any "$RUN_ID" running
+    waiting=two
+    [ "$(task_field "$RUN_ID" one status)" = running ] || waiting=one
+    # Resources or Priority, as squeue has it (other tests share the queue).
+    wait_for 60 queued_reason_matches_squeue "$RUN_ID" "$waiting"
+    running=one
+    [ "$waiting" = one ] && running=two
+    [ "$(task_field "$RUN_ID" "$running" pending_reason)" = null ]
+    run shc run cancel "$RUN_ID"
+    [ "$status" -eq 0 ] || { show_output; false; }
+    wait_for 60 run_has_status_c "$RUN_ID" cancelled
+    [ "$(task_field "$RUN_ID" "$waiting" pending_reason)" = null ]
+}
+
 @test "kill -9 of scripthut mid-run, then a restart: nothing lost or submitted twice" {
     config <<EOF
 workflow "crashy" { backend = "hpc", tasks = {

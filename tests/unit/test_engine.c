@@ -565,6 +565,114 @@ static void runs_on_one_backend_take_turns(void **state)
     free(r2);
 }
 
+/* How many commits other connections made to the store: SQLite's
+ * data_version, read on a connection of the test's own. */
+static long long store_commits(fixture *f, sqlite3 *db)
+{
+    (void)f;
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    long long v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return v;
+}
+
+static const char *reason_of(json_t *d, const char *task_id)
+{
+    return task_str(d, task_id, "pending_reason");
+}
+
+static void waiting_tasks_say_why(void **state)
+{
+    fixture *f = *state;
+    noop_fault_job("a", 0, NOOP_RUN, 0);
+    noop_fault_job("c", 0, NOOP_RUN, 0);
+    /* One slot in the run: a takes it; b waits for a; c for the slot. */
+    char *id = submit(f,
+                      "[{\"id\":\"a\",\"command\":\"x\"},"
+                      " {\"id\":\"b\",\"command\":\"x\",\"deps\":[\"a\"]},"
+                      " {\"id\":\"c\",\"command\":\"x\"}]",
+                      1);
+    json_t *d = detail(f, id);
+    assert_string_equal(reason_of(d, "b"), "dependencies"); /* stored with the run */
+    assert_null(reason_of(d, "a"));
+    json_decref(d);
+    d = tick_until(f, id, task_reached, &(task_is){"a", "running"});
+    assert_null(reason_of(d, "a"));
+    assert_string_equal(reason_of(d, "b"), "dependencies");
+    assert_string_equal(reason_of(d, "c"), "run max_concurrent (1)");
+    json_decref(d);
+    /* a ends: b, ready now and first in order, takes the slot and loses its
+     * reason; c still waits for the slot. */
+    noop_fault_job("b", 0, NOOP_RUN, 0);
+    noop_fault_job("a", 0, NOOP_SUCCEED, 0);
+    d = tick_until(f, id, task_reached, &(task_is){"b", "running"});
+    assert_null(reason_of(d, "b"));
+    assert_string_equal(task_status(d, "c"), "pending");
+    assert_string_equal(reason_of(d, "c"), "run max_concurrent (1)");
+    json_decref(d);
+    noop_fault_reset();
+    d = run_to_end(f, id);
+    assert_null(reason_of(d, "c"));
+    json_decref(d);
+    free(id);
+}
+
+static void the_backend_cap_and_a_retry_delay_are_reasons_too(void **state)
+{
+    fixture *f = *state;
+    noop_fault_job("x", 0, NOOP_RUN, 0);
+    noop_fault_job("r", 1, NOOP_EXIT, 3);
+    char *r1 = submit_on(f, "[{\"id\":\"x\",\"command\":\"x\"}]", 0, 1);
+    tick(f);
+    char *r2 = submit_on(f, "[{\"id\":\"y\",\"command\":\"x\"}]", 0, 1);
+    tick(f);
+    json_t *d = detail(f, r2);
+    assert_string_equal(task_status(d, "y"), "pending");
+    assert_string_equal(reason_of(d, "y"), "backend max_concurrent (1)");
+    json_decref(d);
+    noop_fault_job("x", 0, NOOP_SUCCEED, 0);
+    json_decref(run_to_end(f, r2));
+    /* A failed attempt waiting for its retry delay says until when. */
+    char *r3 =
+        submit_on(f, "[{\"id\":\"r\",\"command\":\"x\",\"retries\":1,\"retry_delay\":3600}]", 0, 1);
+    d = tick_until(f, r3, task_reached, &(task_is){"r", "pending"});
+    if (!reason_of(d, "r") || strncmp(reason_of(d, "r"), "retry at 20", 11) != 0)
+        fail_msg("retry reason: %s", reason_of(d, "r") ? reason_of(d, "r") : "(null)");
+    json_decref(d);
+    free(r1);
+    free(r2);
+    free(r3);
+}
+
+static void a_tick_that_changes_nothing_writes_nothing(void **state)
+{
+    fixture *f = *state;
+    noop_fault_job("a", 0, NOOP_RUN, 0);
+    char *id = submit(f,
+                      "[{\"id\":\"a\",\"command\":\"x\"},{\"id\":\"b\",\"command\":\"x\"},"
+                      " {\"id\":\"c\",\"command\":\"x\",\"deps\":[\"b\"]}]",
+                      1);
+    json_decref(tick_until(f, id, task_reached, &(task_is){"a", "running"}));
+    tick(f); /* reasons settle */
+    char *path = xasprintf("%s/scripthut.db", f->env->data_dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    long long before = store_commits(f, db);
+    for (int i = 0; i < 3; i++)
+        tick(f);
+    /* Same reasons, same states: no commit changed the database. */
+    assert_int_equal(store_commits(f, db), before);
+    sqlite3_close(db);
+    free(path);
+    json_t *d = detail(f, id);
+    assert_string_equal(reason_of(d, "b"), "run max_concurrent (1)");
+    assert_string_equal(reason_of(d, "c"), "dependencies");
+    json_decref(d);
+    free(id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +696,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_run_the_engine_cannot_load_fails_with_the_reason, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(runs_on_one_backend_take_turns, setup, teardown),
+        cmocka_unit_test_setup_teardown(waiting_tasks_say_why, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_backend_cap_and_a_retry_delay_are_reasons_too, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_tick_that_changes_nothing_writes_nothing, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

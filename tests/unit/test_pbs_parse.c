@@ -119,8 +119,12 @@ static void qstat_f_reads_active_jobs_and_their_times(void **state)
     pbs_job_to_status(r, PBS_FLAVOR_PRO, &s);
     assert_int_equal(s.phase, JOB_RUNNING);
     assert_string_equal(s.scheduler_state, "RUNNING");
+    assert_string_equal(s.pending_reason, ""); /* a running job waits for nothing */
     pbs_job_to_status(by_id(jobs, n, "1002.pbs01"), PBS_FLAVOR_PRO, &s);
     assert_int_equal(s.phase, JOB_QUEUED);
+    /* why it waits: the scheduler's comment verbatim, rejoined */
+    assert_string_equal(s.pending_reason,
+                        "Not Running: Insufficient amount of resource: ncpus (R: 1 A: 0 T: 2048)");
     pbs_job_to_status(by_id(jobs, n, "1003.pbs01"), PBS_FLAVOR_PRO, &s);
     assert_int_equal(s.phase, JOB_QUEUED);
     assert_string_equal(s.scheduler_state, "HELD");

@@ -273,6 +273,37 @@ static void every_older_version_migrates_to_the_current_one(void **state)
     }
 }
 
+/* Version 2 added runs.source_name and tasks.pending_reason: a run stored
+ * by version 1 reads back with both null. */
+static void a_version_1_run_reads_back_after_the_upgrade(void **state)
+{
+    fixture *f = *state;
+    store_close(f->st);
+    f->st = NULL;
+    fx_env *env = fx_new("store-v1");
+    make_database_at(env, 1);
+    sqlite3 *db = open_raw(env);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO runs (id, workflow_name, backend_name, created_at,"
+                                  " status, log_dir, context, task_count) VALUES ('0000abcd', 'w',"
+                                  " 'local', 1, 'pending', '/l', '{}', 1);"
+                                  "INSERT INTO tasks (run_id, idx, task_id, definition, state)"
+                                  " VALUES ('0000abcd', 0, 'a', '{\"id\":\"a\"}', 'pending')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    store *st = open_store(env);
+    json_t *d = NULL;
+    sh_err e = SH_ERR_INIT;
+    assert_int_equal(store_run_detail_json(st, "0000abcd", &d, &e), 0);
+    assert_true(json_is_null(json_object_get(d, "source_name")));
+    json_t *it = json_array_get(json_object_get(d, "items"), 0);
+    assert_true(json_is_null(json_object_get(it, "pending_reason")));
+    json_decref(d);
+    store_close(st);
+    fx_free(env);
+}
+
 static void a_newer_database_is_refused_with_a_clear_error(void **state)
 {
     fixture *f = *state;
@@ -747,6 +778,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(an_empty_data_dir_gets_the_current_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(every_older_version_migrates_to_the_current_one, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_version_1_run_reads_back_after_the_upgrade, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_newer_database_is_refused_with_a_clear_error, setup,
                                         teardown),

@@ -39,7 +39,10 @@ export function render(main) {
     draw();
     try {
       const reply = await api('GET', `/stacks/${enc(name)}/check`, { query: { backend } });
-      for (const row of reply.checks || []) checks.set(key(row.stack, row.backend), row);
+      // With a backend the reply is the status object itself (the original's
+      // shape, docs/api.md); without, {checks: [rows]}.
+      const rows = reply.checks || [{ stack: name, backend, status: reply, note: reply.note }];
+      for (const row of rows) checks.set(key(row.stack, row.backend), row);
     } catch (err) {
       checks.set(key(name, backend), { stack: name, backend, note: err.message, status: { state: 'unknown' } });
     }
