@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli_internal.h"
+#include "cli/output.h"
 #include "cli/watch.h"
 #include "util/sbuf.h"
 
@@ -79,6 +80,7 @@ bool cli_set_common(cli_ctx *c, cli_flag_id id, const char *value)
     case F_CF_CLIENT_ID: c->opts.cf_client_id = value; return true;
     case F_CF_CLIENT_SECRET: c->opts.cf_client_secret = value; return true;
     case F_CF_ACCESS_TOKEN: c->opts.cf_access_token = value; return true;
+    case F_NO_COLOR: out_color_disable(); return true;
     default: return false;
     }
 }
@@ -189,6 +191,17 @@ static int check_positionals(cli_ctx *c, int argc, char **argv)
     return rc;
 }
 
+static int unknown_flag(cli_ctx *c, const char *typed)
+{
+    char buf[64];
+    const char *near = typed[0] == '-' && typed[1] == '-'
+                           ? cli_suggest_flag(c->cmd, typed, buf, sizeof buf)
+                           : NULL;
+    if (near)
+        return cli_usage_error(c, "unknown flag %s; did you mean %s?", typed, near);
+    return cli_usage_error(c, "unknown flag %s", typed);
+}
+
 int cli_parse(cli_ctx *c, int argc, char **argv, cli_flag_fn on_flag, void *arg)
 {
     opt_table t;
@@ -205,7 +218,10 @@ int cli_parse(cli_ctx *c, int argc, char **argv, cli_flag_fn on_flag, void *arg)
             rc = cli_usage_error(c, "flag %s needs a value",
                                  offending_flag(argv, flag, sizeof flag));
         else if (opt == '?' || id == F_END)
-            rc = cli_usage_error(c, "unknown flag %s", offending_flag(argv, flag, sizeof flag));
+            rc = unknown_flag(c, offending_flag(argv, flag, sizeof flag));
+        else if (!cli_flag_applies(c->cmd, id))
+            rc = cli_usage_error(c, "%s does not take --%s",
+                                 cli_cmd_name(c->cmd, flag, sizeof flag), CLI_FLAGS[id].name);
         else if (id == F_HELP)
             cli_print_leaf_help(c->cmd, stdout), rc = EXIT_OK;
         else if (id == F_WATCH || id == F_INTERVAL)

@@ -48,6 +48,18 @@ static size_t nouns(const char **out, size_t max)
     return n;
 }
 
+/* What `help` completes: the topics, then the nouns. */
+static void topic_words(sbuf *b)
+{
+    for (size_t i = 0; i < CLI_NTOPICS; i++)
+        sbuf_printf(b, "%s%s", b->len ? " " : "", CLI_TOPICS[i].name);
+    const char *ns[32];
+    size_t nn = nouns(ns, 32);
+    for (size_t i = 0; i < nn; i++)
+        if (strcmp(ns[i], "help") != 0)
+            sbuf_printf(b, " %s", ns[i]);
+}
+
 /* "list, view, run" for a noun with verbs; the summary of a one-word one. */
 static void noun_description(const char *noun, sbuf *b)
 {
@@ -195,11 +207,15 @@ void cli_gen_bash(FILE *out)
         first = false;
         sbuf_free(&b);
     }
-    fputs("\"\n\n", out);
+    sbuf topics = SBUF_INIT;
+    topic_words(&topics);
+    fprintf(out, "\"\n_scripthut_topics=\"%s\"\n\n", sbuf_cstr(&topics));
+    sbuf_free(&topics);
     fputs(
         "# Completes $1 (a kind) for the word being typed, $2; $3: the run id before it.\n"
         "_scripthut_value() {\n"
         "    case \"$1\" in\n"
+        "    topic) COMPREPLY=($(compgen -W \"$_scripthut_topics\" -- \"$2\")) ;;\n"
         "    file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- \"$2\")) ;;\n"
         "    dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- \"$2\")) ;;\n"
         "    command) COMPREPLY=($(compgen -c -- \"$2\")) ;;\n"
@@ -294,6 +310,10 @@ void cli_gen_zsh(FILE *out)
     fprintf(out, "#compdef scripthut\n# zsh completion for scripthut: " GENERATED_NOTE "\n", "zsh");
     sh_flag_kinds(out);
     sh_verbs_and_args(out);
+    sbuf topics = SBUF_INIT;
+    topic_words(&topics);
+    fprintf(out, "# What `help` completes.\n_scripthut_topics=\"%s\"\n\n", sbuf_cstr(&topics));
+    sbuf_free(&topics);
     /* _scripthut_items KEY: "word:description" lines for _describe. */
     fputs("# What _describe offers: nouns (\"\"), a noun's verbs (\"run\"), a command's flags\n"
           "# (\"run logs\"), and the global flags (\"-\").\n"
@@ -360,6 +380,7 @@ void cli_gen_zsh(FILE *out)
         "    dir) _files -/ ;;\n"
         "    command) _command_names -e ;;\n"
         "    shell) compadd bash zsh fish ;;\n"
+        "    topic) compadd ${=_scripthut_topics} ;;\n"
         "    run | task | workflow | stack | backend)\n"
         "        local -a names\n"
         "        names=(${(f)\"$($words[1] \"${_scripthut_context[@]}\" __complete \"$1\" "
@@ -439,6 +460,13 @@ static void fish_value(FILE *out, cli_kind k, const char *run_arg)
     case CK_DIR: fputs(" -x -a '(__fish_complete_directories)'", out); break;
     case CK_COMMAND: fputs(" -x -a '(__fish_complete_command)'", out); break;
     case CK_SHELL: fputs(" -x -a 'bash zsh fish'", out); break;
+    case CK_TOPIC: {
+        sbuf b = SBUF_INIT;
+        topic_words(&b);
+        fprintf(out, " -x -a '%s'", sbuf_cstr(&b));
+        sbuf_free(&b);
+        break;
+    }
     case CK_TEXT: fputs(" -x", out); break;
     default:
         fprintf(out, " -x -a '(__scripthut_names %s%s)'", cli_kind_name(k), run_arg ? run_arg : "");

@@ -7,6 +7,7 @@
 
 #include "cli/cli_internal.h"
 #include "util/sbuf.h"
+#include "util/suggest.h"
 
 #ifndef SCRIPTHUT_VERSION
 #define SCRIPTHUT_VERSION "dev"
@@ -64,12 +65,11 @@ void cli_print_leaf_help(const cli_cmd *cmd, FILE *f)
     char *usage = cli_usage(cmd);
     fprintf(f, "Usage: scripthut %s\n\n  %s\n\nFlags:\n", usage, cmd->summary);
     free(usage);
-    for (const cli_use *u = cmd->flags; u->id != F_END; u++)
-        print_flag(f, u->id, cli_use_help(u));
-    if (!cmd->no_common)
-        print_section(f, CS_COMMON);
-    else
-        print_flag(f, F_HELP, CLI_FLAGS[F_HELP].help);
+    cli_flag_id ids[CLI_MAX_FLAGS + F_COUNT];
+    const char *helps[CLI_MAX_FLAGS + F_COUNT];
+    size_t n = cli_command_flags(cmd, ids, helps, false);
+    for (size_t i = 0; i < n; i++)
+        print_flag(f, ids[i], helps[i]);
     if (cmd->notes)
         print_indented(f, cmd->notes, 2);
     if (cmd->examples) {
@@ -104,8 +104,16 @@ void cli_print_main_help(FILE *f)
           "flags are visible to other users in `ps`: prefer the variables):\n",
           f);
     print_section(f, CS_CREDENTIAL);
+    fputs("\nExamples:\n"
+          "  scripthut workflow run sweep --watch     submit a workflow and follow it\n"
+          "  scripthut run logs 1a2b sim.7 --error    a task's stderr (any unique id prefix)\n"
+          "  scripthut run rerun 1a2b --failed-only   run again what did not complete\n"
+          "\nHelp topics (scripthut help TOPIC):\n",
+          f);
+    for (size_t i = 0; i < CLI_NTOPICS; i++)
+        fprintf(f, "  %-18s %s\n", CLI_TOPICS[i].name, CLI_TOPICS[i].summary);
     fputs("\nExit codes: 0 ok, 1 error, 2 usage error, 130 interrupted.\n"
-          "Docs: man scripthut, docs/cli.md\n",
+          "Everything else: man scripthut\n",
           f);
 }
 
@@ -113,15 +121,78 @@ void cli_print_noun_help(const char *noun, FILE *f)
 {
     fprintf(f, "Usage: scripthut %s <command> [flags]\n\nCommands:\n", noun);
     print_command_list(f, noun);
-    fprintf(f, "\nRun 'scripthut %s <command> --help' for a command's flags.\n", noun);
+    fprintf(f, "\nRun 'scripthut %s <command> --help' for a command's flags and examples.\n", noun);
+}
+
+/* --- scripthut help [TOPIC | COMMAND [VERB]] --------------------------------- */
+
+static int unknown_topic(const char *typed)
+{
+    const char *names[64];
+    size_t n = 0;
+    for (size_t i = 0; i < CLI_NTOPICS && n < 32; i++)
+        names[n++] = CLI_TOPICS[i].name;
+    const char *noun = cli_suggest_noun(typed);
+    const char *near = suggest_closest(typed, names, n);
+    if (!near)
+        near = noun;
+    sbuf list = SBUF_INIT;
+    for (size_t i = 0; i < CLI_NTOPICS; i++)
+        sbuf_printf(&list, "%s%s", i ? ", " : "", CLI_TOPICS[i].name);
+    if (near)
+        cli_error("no help topic or command '%s'; did you mean '%s'? (topics: %s)", typed, near,
+                  sbuf_cstr(&list));
+    else
+        cli_error("no help topic or command '%s' (topics: %s; or a command, see: scripthut "
+                  "--help)",
+                  typed, sbuf_cstr(&list));
+    sbuf_free(&list);
+    return EXIT_USAGE;
+}
+
+int cmd_help(cli_ctx *c, int argc, char **argv)
+{
+    int rc = cli_parse(c, argc, argv, NULL, NULL);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    const char *what = optind < argc ? argv[optind] : NULL;
+    const char *verb = optind + 1 < argc ? argv[optind + 1] : NULL;
+    if (!what) {
+        cli_print_main_help(stdout);
+        return EXIT_OK;
+    }
+    const cli_topic *topic = cli_find_topic(what);
+    if (topic && !verb) {
+        fputs(topic->text, stdout);
+        return EXIT_OK;
+    }
+    if (!cli_noun_exists(what) || !strcmp(what, "help"))
+        return unknown_topic(what);
+    const cli_cmd *cmd = cli_find_command(what, verb);
+    if (cmd && (!cmd->verb || verb) && !cmd->hidden) {
+        cli_print_leaf_help(cmd, stdout);
+        return EXIT_OK;
+    }
+    if (verb) {
+        const char *near = cli_suggest_verb(what, verb);
+        if (near)
+            cli_error("unknown command '%s %s'; did you mean '%s %s'? (see: scripthut %s --help)",
+                      what, verb, what, near, what);
+        else
+            cli_error("unknown command '%s %s' (see: scripthut %s --help)", what, verb, what);
+        return EXIT_USAGE;
+    }
+    cli_print_noun_help(what, stdout);
+    return EXIT_OK;
 }
 
 /* --- shared by the generators ---------------------------------------------- */
 
 static const char *const KIND_NAMES[] = {
-    [CK_TEXT] = "text",         [CK_FILE] = "file",   [CK_DIR] = "dir",   [CK_COMMAND] = "command",
-    [CK_WORKFLOW] = "workflow", [CK_RUN] = "run",     [CK_TASK] = "task", [CK_STACK] = "stack",
-    [CK_BACKEND] = "backend",   [CK_SHELL] = "shell",
+    [CK_TEXT] = "text",       [CK_FILE] = "file",         [CK_DIR] = "dir",
+    [CK_COMMAND] = "command", [CK_WORKFLOW] = "workflow", [CK_RUN] = "run",
+    [CK_TASK] = "task",       [CK_STACK] = "stack",       [CK_BACKEND] = "backend",
+    [CK_SHELL] = "shell",     [CK_TOPIC] = "topic",
 };
 
 const char *cli_kind_name(cli_kind k)
@@ -154,7 +225,7 @@ size_t cli_command_flags(const cli_cmd *cmd, cli_flag_id *ids, const char **help
         bool listed = false;
         for (size_t i = 0; i < n; i++)
             listed |= ids[i] == (cli_flag_id)id;
-        if (listed || (cmd->no_common && id != F_HELP) ||
+        if (listed || !cli_flag_applies(cmd, (cli_flag_id)id) ||
             !(s == CS_COMMON || (with_credentials && s == CS_CREDENTIAL)))
             continue;
         ids[n] = (cli_flag_id)id;
@@ -312,6 +383,19 @@ static void roff(FILE *out, const char *s)
     }
 }
 
+/* Lines of text in a no-fill block, each escaped; an empty line stays one. */
+static void roff_lines(FILE *out, const char *text)
+{
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        char *line = xstrndup(p, n);
+        roff(out, line);
+        fputc('\n', out);
+        free(line);
+        p += n + (p[n] == '\n');
+    }
+}
+
 static void man_flag(FILE *out, cli_flag_id id, const char *help)
 {
     const cli_flag *f = &CLI_FLAGS[id];
@@ -387,16 +471,21 @@ static void gen_man(FILE *out)
             man_flag(out, u->id, cli_use_help(u));
         if (cmd->examples) {
             fputs(".PP\nExamples:\n.RS\n.nf\n", out);
-            for (const char *p = cmd->examples; *p;) {
-                size_t n = strcspn(p, "\n");
-                char *line = xstrndup(p, n);
-                roff(out, line);
-                fputc('\n', out);
-                free(line);
-                p += n + (p[n] == '\n');
-            }
+            roff_lines(out, cmd->examples);
             fputs(".fi\n.RE\n", out);
         }
+    }
+    fputs(".SH HELP TOPICS\n"
+          "Each is also printed by \\fBscripthut help\\fR \\fItopic\\fR.\n",
+          out);
+    for (size_t i = 0; i < CLI_NTOPICS; i++) {
+        fputs(".SS ", out);
+        roff(out, CLI_TOPICS[i].name);
+        fputs("\n", out);
+        roff(out, CLI_TOPICS[i].summary);
+        fputs(".\n.PP\n.RS\n.nf\n", out);
+        roff_lines(out, CLI_TOPICS[i].text);
+        fputs(".fi\n.RE\n", out);
     }
     fputs(".SH GLOBAL FLAGS\n"
           "Accepted before the command and, except \\fB\\-\\-version\\fR, after it.\n",

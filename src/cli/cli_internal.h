@@ -41,6 +41,7 @@ typedef enum cli_flag_id {
     F_CF_CLIENT_SECRET,
     F_CF_ACCESS_TOKEN,
     F_HELP,
+    F_NO_COLOR,
     F_VERSION, /* before the command only */
     /* the watch group: --watch and its --interval, parsed once into cli_ctx */
     F_WATCH,
@@ -96,6 +97,7 @@ typedef enum cli_kind {
     CK_STACK,
     CK_BACKEND,
     CK_SHELL, /* bash, zsh or fish */
+    CK_TOPIC, /* a help topic or a noun */
 } cli_kind;
 
 /* Where a flag is listed in help, the man page and docs/cli.md. */
@@ -163,6 +165,7 @@ typedef struct cli_cmd {
     bool json;                    /* --json changes its output: [--json] in the usage */
     bool no_common;               /* takes only its own flags (lua) */
     bool stop_at_arg;             /* flags end at the first argument (lua FILE ARGS...) */
+    bool no_server;               /* runs here only: no --server nor credentials (serve) */
     const char *synopsis; /* the usage after "scripthut ", when the generated one will not do */
     const char *notes;    /* lines printed after the flags in --help, or NULL */
     const char *examples; /* example command lines, one per line, or NULL */
@@ -172,6 +175,29 @@ typedef struct cli_cmd {
 extern const cli_flag CLI_FLAGS[F_COUNT];
 extern const cli_cmd CLI_COMMANDS[];
 extern const size_t CLI_NCOMMANDS;
+
+/* Whether a common flag applies to cmd (the command's own flags always do):
+ * --json only where it changes the output, --config only where a config is
+ * read, --server and the credentials only where a server can answer,
+ * --no-color only where text is printed for a person. */
+bool cli_flag_applies(const cli_cmd *cmd, cli_flag_id id);
+
+/* The help topics of `scripthut help TOPIC` (cli_topics.c): also a section of
+ * the man page and completed after `help`. */
+typedef struct cli_topic {
+    const char *name;    /* "config" */
+    const char *summary; /* one line for the list */
+    const char *text;    /* the topic, lines of at most 80 columns */
+} cli_topic;
+extern const cli_topic CLI_TOPICS[];
+extern const size_t CLI_NTOPICS;
+const cli_topic *cli_find_topic(const char *name);
+
+/* "did you mean": the nearest listed noun to a mistyped one, the nearest
+ * verb of noun, the nearest long flag cmd accepts ("--watch"), or NULL. */
+const char *cli_suggest_noun(const char *typed);
+const char *cli_suggest_verb(const char *noun, const char *typed);
+const char *cli_suggest_flag(const cli_cmd *cmd, const char *typed, char *buf, size_t size);
 
 /* The command `noun verb` (verb ignored for one-word commands), or NULL. */
 const cli_cmd *cli_find_command(const char *noun, const char *verb);
@@ -297,6 +323,7 @@ int cmd_serve(cli_ctx *c, int argc, char **argv);
 int cmd_completion(cli_ctx *c, int argc, char **argv);
 int cmd_complete(cli_ctx *c, int argc, char **argv);
 int cmd_gen(cli_ctx *c, int argc, char **argv);
+int cmd_help(cli_ctx *c, int argc, char **argv);
 
 /* --- after a submission (cmd_run.c) ------------------------------------ */
 

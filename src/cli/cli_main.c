@@ -18,6 +18,26 @@ static bool is_help_flag(const char *s)
     return s && (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0 || strcmp(s, "help") == 0);
 }
 
+/* "unknown command 'rnu'; did you mean 'run'?": a mistyped noun, and with
+ * it the verb when the verb is near one of the suggested noun's. */
+static int unknown_command(const char *noun, const char *verb)
+{
+    const char *near = cli_suggest_noun(noun);
+    const char *near_verb = NULL;
+    if (near && verb) {
+        const cli_cmd *exact = cli_find_command(near, verb);
+        near_verb = exact && exact->verb ? exact->verb : cli_suggest_verb(near, verb);
+    }
+    if (near && near_verb)
+        cli_error("unknown command '%s'; did you mean '%s %s'? (see: scripthut --help)", noun, near,
+                  near_verb);
+    else if (near)
+        cli_error("unknown command '%s'; did you mean '%s'? (see: scripthut --help)", noun, near);
+    else
+        cli_error("unknown command '%s' (see: scripthut --help)", noun);
+    return EXIT_USAGE;
+}
+
 /* A global flag before the noun, by the name typed ("--config", "-c"). */
 static cli_flag_id global_flag(const char *name)
 {
@@ -81,25 +101,58 @@ static int parse_global_flags(cli_ctx *c, int argc, char **argv, int *rc)
     return i;
 }
 
+/* A global flag given before the noun that the command does not take is the
+ * same usage error as after it. */
+static int check_global_flags(cli_ctx *c, const cli_cmd *cmd)
+{
+    struct {
+        bool given;
+        cli_flag_id id;
+    } given[] = {
+        {c->json, F_JSON},
+        {c->opts.config_path != NULL, F_CONFIG},
+        {c->opts.server != NULL, F_SERVER},
+        {c->opts.token != NULL, F_TOKEN},
+        {c->opts.cf_client_id != NULL, F_CF_CLIENT_ID},
+        {c->opts.cf_client_secret != NULL, F_CF_CLIENT_SECRET},
+        {c->opts.cf_access_token != NULL, F_CF_ACCESS_TOKEN},
+    };
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+        if (given[i].given && !cli_flag_applies(cmd, given[i].id)) {
+            c->cmd = cmd;
+            char name[64];
+            return cli_usage_error(c, "%s does not take --%s", cli_cmd_name(cmd, name, sizeof name),
+                                   CLI_FLAGS[given[i].id].name);
+        }
+    return 0;
+}
+
+static int run_command(cli_ctx *c, const cli_cmd *cmd, int argc, char **argv)
+{
+    int rc = check_global_flags(c, cmd);
+    if (rc != 0)
+        return rc;
+    c->cmd = cmd;
+    return cmd->run(c, argc, argv);
+}
+
 static int dispatch(cli_ctx *c, int argc, char **argv, int at)
 {
     const char *noun = argv[at];
-    if (is_help_flag(noun)) {
-        if (at + 1 < argc && cli_noun_exists(argv[at + 1])) {
-            cli_print_noun_help(argv[at + 1], stdout);
+    const char *verb = at + 1 < argc ? argv[at + 1] : NULL;
+    if (is_help_flag(noun) && strcmp(noun, "help") != 0) {
+        if (verb && cli_noun_exists(verb)) {
+            cli_print_noun_help(verb, stdout);
             return EXIT_OK;
         }
         cli_print_main_help(stdout);
         return EXIT_OK;
     }
-    if (!cli_noun_exists(noun)) {
-        cli_error("unknown command '%s' (see: scripthut --help)", noun);
-        return EXIT_USAGE;
-    }
-    const char *verb = at + 1 < argc ? argv[at + 1] : NULL;
+    if (!cli_noun_exists(noun))
+        return unknown_command(noun, verb);
     const cli_cmd *cmd = cli_find_command(noun, verb);
     if (cmd && !cmd->verb) /* one-word command: its argv starts at the noun */
-        return c->cmd = cmd, cmd->run(c, argc - at, argv + at);
+        return run_command(c, cmd, argc - at, argv + at);
     if (!verb || is_help_flag(verb)) {
         cli_print_noun_help(noun, verb ? stdout : stderr);
         if (verb)
@@ -108,11 +161,15 @@ static int dispatch(cli_ctx *c, int argc, char **argv, int at)
         return EXIT_USAGE;
     }
     if (!cmd) {
-        cli_error("unknown command '%s %s' (see: scripthut %s --help)", noun, verb, noun);
+        const char *near = cli_suggest_verb(noun, verb);
+        if (near)
+            cli_error("unknown command '%s %s'; did you mean '%s %s'? (see: scripthut %s --help)",
+                      noun, verb, noun, near, noun);
+        else
+            cli_error("unknown command '%s %s' (see: scripthut %s --help)", noun, verb, noun);
         return EXIT_USAGE;
     }
-    c->cmd = cmd;
-    return cmd->run(c, argc - at - 1, argv + at + 1);
+    return run_command(c, cmd, argc - at - 1, argv + at + 1);
 }
 
 /* One line on stderr when a command that needs only the settings runs without

@@ -11,6 +11,7 @@
 
 #include "cli/cli_internal.h"
 #include "util/sbuf.h"
+#include "util/suggest.h"
 
 const cli_flag CLI_FLAGS[F_COUNT] = {
     [F_CONFIG] = {"config", 'c', "PATH", "load exactly this config file (default: discovery)",
@@ -27,6 +28,8 @@ const cli_flag CLI_FLAGS[F_COUNT] = {
     [F_CF_ACCESS_TOKEN] = {"cf-access-token", 0, "T", "Cloudflare Access token", CK_TEXT,
                            CS_CREDENTIAL, "SCRIPTHUT_CF_ACCESS_TOKEN"},
     [F_HELP] = {"help", 'h', NULL, "show this help", CK_TEXT, CS_COMMON, NULL},
+    [F_NO_COLOR] = {"no-color", 0, NULL, "no colour (colour is used only on a terminal)", CK_TEXT,
+                    CS_COMMON, "NO_COLOR"},
     [F_VERSION] = {"version", 'V', NULL, "print the version", CK_TEXT, CS_GLOBAL, NULL},
 
     [F_WATCH] = {"watch", 0, NULL, "follow the run until it ends; exit 1 unless completed"},
@@ -114,6 +117,8 @@ const cli_cmd CLI_COMMANDS[] = {
         "list the workflows defined in the config",
         CLI_NEEDS_CONFIG,
         .json = true,
+        .examples = "scripthut workflow list\n"
+                    "scripthut workflow list --json | jq -r '.workflows[].name'\n",
     },
     {
         "workflow",
@@ -125,6 +130,8 @@ const cli_cmd CLI_COMMANDS[] = {
         .flags = {{F_BACKEND, "render for this backend instead of the workflow's"},
                   {F_SCRIPTS, NULL}},
         .json = true,
+        .examples = "scripthut workflow view sweep\n"
+                    "scripthut workflow view sweep --backend hpc --scripts\n",
     },
     {
         "workflow",
@@ -135,6 +142,8 @@ const cli_cmd CLI_COMMANDS[] = {
         .args = {{"NAME", CK_WORKFLOW}},
         .flags = {{F_BACKEND, "run on this backend instead of the workflow's"}, CLI_WATCH_FLAGS},
         .json = true,
+        .examples = "scripthut workflow run sweep --watch\n"
+                    "scripthut workflow run sweep --backend local\n",
     },
     {
         "run",
@@ -153,6 +162,10 @@ const cli_cmd CLI_COMMANDS[] = {
         CLI_NEEDS_SETTINGS,
         .args = {{"RUN_ID", CK_RUN}},
         .json = true,
+        .notes = "(RUN_ID: the id, or a unique prefix of at least 4 characters)\n",
+        .examples = "scripthut run view 1a2b\n"
+                    "scripthut run view 1a2b3c4d --json | jq '.items[] | select(.status == "
+                    "\"failed\")'\n",
     },
     {
         "run",
@@ -163,6 +176,7 @@ const cli_cmd CLI_COMMANDS[] = {
         .args = {{"RUN_ID", CK_RUN}},
         .flags = {{F_INTERVAL, "seconds between refreshes (default 2)"}, {F_EXIT_STATUS, NULL}},
         .json = true,
+        .examples = "scripthut run watch 1a2b --exit-status && echo done\n",
     },
     {
         "run",
@@ -172,6 +186,7 @@ const cli_cmd CLI_COMMANDS[] = {
         CLI_NEEDS_SETTINGS,
         .args = {{"RUN_ID", CK_RUN}},
         .json = true,
+        .examples = "scripthut run cancel 1a2b\n",
     },
     {
         "run",
@@ -182,6 +197,7 @@ const cli_cmd CLI_COMMANDS[] = {
         .args = {{"RUN_ID", CK_RUN}},
         .flags = {{F_FAILED_ONLY, NULL}, CLI_WATCH_FLAGS},
         .json = true,
+        .examples = "scripthut run rerun 1a2b --failed-only --watch\n",
     },
     {
         "run",
@@ -191,6 +207,7 @@ const cli_cmd CLI_COMMANDS[] = {
         CLI_NEEDS_SETTINGS,
         .args = {{"RUN_ID", CK_RUN}},
         .json = true,
+        .examples = "scripthut run delete 1a2b\n",
     },
     {
         "run",
@@ -214,6 +231,7 @@ const cli_cmd CLI_COMMANDS[] = {
         "list backends: status, active jobs, last error",
         CLI_NEEDS_CONFIG,
         .json = true,
+        .examples = "scripthut backend list\n",
     },
     {
         "backend",
@@ -223,6 +241,7 @@ const cli_cmd CLI_COMMANDS[] = {
         CLI_NEEDS_CONFIG,
         .args = {{"NAME", CK_BACKEND, true}},
         .json = true,
+        .examples = "scripthut backend status hpc\n",
     },
     {
         "stack",
@@ -231,6 +250,7 @@ const cli_cmd CLI_COMMANDS[] = {
         "list the stacks of the config with their hashes",
         CLI_NEEDS_CONFIG,
         .json = true,
+        .examples = "scripthut stack list\n",
     },
     {
         "stack",
@@ -241,6 +261,8 @@ const cli_cmd CLI_COMMANDS[] = {
         .args = {{"NAME", CK_STACK, true}},
         .flags = {{F_BACKEND, "only this backend (default: the stack's backends)"}},
         .json = true,
+        .examples = "scripthut stack check\n"
+                    "scripthut stack check ml --backend hpc\n",
     },
     {
         "stack",
@@ -253,6 +275,8 @@ const cli_cmd CLI_COMMANDS[] = {
                   {F_REBUILD, NULL},
                   CLI_WATCH_FLAGS},
         .json = true,
+        .examples = "scripthut stack install ml --watch\n"
+                    "scripthut stack install ml --backend hpc --rebuild\n",
     },
     {
         "stack",
@@ -263,6 +287,7 @@ const cli_cmd CLI_COMMANDS[] = {
         .args = {{"NAME", CK_STACK}},
         .flags = {{F_BACKEND, "only this backend (default: the stack's backends)"}},
         .json = true,
+        .examples = "scripthut stack delete ml --backend local\n",
     },
     {
         "stack",
@@ -273,6 +298,8 @@ const cli_cmd CLI_COMMANDS[] = {
         .args = {{"NAME", CK_STACK, true}},
         .flags = {{F_DRY_RUN, "only say what would be removed"}},
         .json = true,
+        .examples = "scripthut stack gc --dry-run\n"
+                    "scripthut stack gc ml\n",
     },
     {
         "status",
@@ -281,6 +308,8 @@ const cli_cmd CLI_COMMANDS[] = {
         "version, config files, data dir, engine and runs",
         CLI_NEEDS_SETTINGS,
         .json = true,
+        .examples = "scripthut status\n"
+                    "scripthut --server http://127.0.0.1:8000 status\n",
     },
     {
         "daemon",
@@ -289,6 +318,7 @@ const cli_cmd CLI_COMMANDS[] = {
         "is the background engine running?",
         CLI_NEEDS_SETTINGS,
         .json = true,
+        .examples = "scripthut daemon status\n",
     },
     {
         "daemon",
@@ -322,6 +352,9 @@ const cli_cmd CLI_COMMANDS[] = {
         "serve the REST API and dashboard, and drive the engine",
         CLI_NEEDS_CONFIG,
         .flags = {{F_HOST, NULL}, {F_PORT, NULL}, {F_THREADS, NULL}},
+        .no_server = true,
+        .examples = "scripthut serve\n"
+                    "scripthut serve --port 0   # any free port; the address is printed\n",
     },
     {
         "lua",
@@ -337,6 +370,8 @@ const cli_cmd CLI_COMMANDS[] = {
         .stop_at_arg = true,
         .synopsis = "lua [FILE [ARGS...]] | lua -e CODE [ARGS...]",
         .notes = "(with no FILE: the interactive prompt on a terminal, else a script from stdin)\n",
+        .examples = "scripthut lua\n"
+                    "scripthut lua -e 'for _, r in ipairs(scripthut.runs()) do print(r.id) end'\n",
     },
     {
         "completion",
@@ -347,6 +382,17 @@ const cli_cmd CLI_COMMANDS[] = {
         .args = {{"SHELL", CK_SHELL}},
         .examples = "source <(scripthut completion bash)\n"
                     "scripthut completion fish > ~/.config/fish/completions/scripthut.fish\n",
+    },
+    {
+        "help",
+        NULL,
+        cmd_help,
+        "a help topic, or a command's help",
+        CLI_NEEDS_NOTHING,
+        .args = {{"TOPIC", CK_TOPIC, true}, {"VERB", CK_TEXT, true}},
+        .synopsis = "help [TOPIC | COMMAND [VERB]]",
+        .examples = "scripthut help config\n"
+                    "scripthut help run logs\n",
     },
     {
         "__complete",
@@ -419,4 +465,70 @@ char *cli_usage(const cli_cmd *cmd)
     if (cmd->json)
         sbuf_puts(&b, " [--json]");
     return sbuf_detach(&b);
+}
+
+bool cli_flag_applies(const cli_cmd *cmd, cli_flag_id id)
+{
+    for (const cli_use *u = cmd->flags; u->id != F_END; u++)
+        if (u->id == id)
+            return true;
+    if (id == F_HELP)
+        return true;
+    cli_section section = CLI_FLAGS[id].section;
+    if (cmd->no_common || (section != CS_COMMON && section != CS_CREDENTIAL))
+        return false;
+    bool reads_config = cmd->needs != CLI_NEEDS_NOTHING;
+    bool reaches_server = reads_config && !cmd->no_server;
+    if (section == CS_CREDENTIAL)
+        return reaches_server;
+    switch (id) {
+    case F_JSON: return cmd->json;
+    case F_CONFIG: return reads_config;
+    case F_SERVER: return reaches_server;
+    case F_NO_COLOR: return reaches_server;
+    default: return true;
+    }
+}
+
+/* --- "did you mean" -------------------------------------------------------- */
+
+const char *cli_suggest_noun(const char *typed)
+{
+    const char *names[64];
+    size_t n = 0;
+    for (size_t i = 0; i < CLI_NCOMMANDS && n < 64; i++) {
+        const cli_cmd *cmd = &CLI_COMMANDS[i];
+        if (cmd->hidden || (n && !strcmp(names[n - 1], cmd->noun)))
+            continue;
+        names[n++] = cmd->noun;
+    }
+    return suggest_closest(typed, names, n);
+}
+
+const char *cli_suggest_verb(const char *noun, const char *typed)
+{
+    const char *names[64];
+    size_t n = 0;
+    for (size_t i = 0; i < CLI_NCOMMANDS && n < 64; i++) {
+        const cli_cmd *cmd = &CLI_COMMANDS[i];
+        if (!cmd->hidden && cmd->verb && !strcmp(cmd->noun, noun))
+            names[n++] = cmd->verb;
+    }
+    return suggest_closest(typed, names, n);
+}
+
+const char *cli_suggest_flag(const cli_cmd *cmd, const char *typed, char *buf, size_t size)
+{
+    const char *names[F_COUNT];
+    size_t n = 0;
+    for (int id = F_END + 1; id < F_COUNT; id++)
+        if (CLI_FLAGS[id].name && cli_flag_applies(cmd, (cli_flag_id)id))
+            names[n++] = CLI_FLAGS[id].name;
+    while (*typed == '-')
+        typed++;
+    const char *best = suggest_closest(typed, names, n);
+    if (!best)
+        return NULL;
+    snprintf(buf, size, "--%s", best);
+    return buf;
 }

@@ -5,7 +5,42 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "util/quote.h"
+
+/* --- colour -------------------------------------------------------------- */
+
+static int g_color = -1; /* -1: not decided yet */
+
+void out_color_disable(void)
+{
+    g_color = 0;
+}
+
+bool out_color(void)
+{
+    if (g_color < 0) {
+        const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+        g_color = isatty(STDOUT_FILENO) && !(no && *no) && !(term && !strcmp(term, "dumb"));
+    }
+    return g_color == 1;
+}
+
+const char *out_status_sgr(const char *status)
+{
+    static const struct {
+        const char *status, *sgr;
+    } colors[] = {
+        {"completed", "32"}, {"failed", "31"},     {"dep_failed", "31"}, {"cancelled", "33"},
+        {"running", "36"},   {"queued", "36"},     {"submitted", "36"},  {"submitting", "36"},
+        {"pending", "2"},    {"installing", "33"}, {"ready", "32"},      {"missing", "2"},
+    };
+    for (size_t i = 0; status && i < sizeof colors / sizeof colors[0]; i++)
+        if (!strcmp(status, colors[i].status))
+            return colors[i].sgr;
+    return NULL;
+}
 
 void out_json(json_t *v, bool compact)
 {
@@ -68,6 +103,31 @@ void out_cell(sbuf *b, const char *s, int width, bool truncate)
         sbuf_putc(b, ' ');
 }
 
+void out_cell_sgr(sbuf *b, const char *s, int width, bool truncate, const char *sgr)
+{
+    if (!sgr || !out_color()) {
+        out_cell(b, s, width, truncate);
+        return;
+    }
+    sbuf_printf(b, "\033[%sm", sgr);
+    size_t start = b->len;
+    out_cell(b, s, width, truncate);
+    size_t end = b->len; /* the padding goes after the reset */
+    while (end > start && b->data[end - 1] == ' ')
+        end--;
+    char *pad = xstrdup(b->data + end);
+    b->len = end;
+    b->data[end] = '\0';
+    sbuf_puts(b, "\033[0m");
+    sbuf_puts(b, pad);
+    free(pad);
+}
+
+void out_status_cell(sbuf *b, const char *s, int width)
+{
+    out_cell_sgr(b, s, width, false, out_status_sgr(s));
+}
+
 static int compare_strings(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -93,15 +153,26 @@ void out_line(FILE *f, const char *line, int cols)
     if (cols <= 0) {
         fputs(line, f);
     } else {
-        /* Count code points so a cut never splits a UTF-8 sequence. */
+        /* Count code points so a cut never splits a UTF-8 sequence; colour
+         * sequences take no column, and a cut line ends its colour. */
         int used = 0;
+        bool colored = false;
         const char *p = line;
         while (*p && used < cols) {
+            if (p[0] == '\033' && p[1] == '[') {
+                size_t n = 2 + strspn(p + 2, "0123456789;");
+                n += p[n] == 'm';
+                colored = true;
+                p += n;
+                continue;
+            }
             size_t n = strnlen(p, utf8_len((unsigned char)*p));
             p += n;
             used++;
         }
         fwrite(line, 1, (size_t)(p - line), f);
+        if (*p && colored)
+            fputs("\033[0m", f);
     }
     fputc('\n', f);
 }

@@ -15,6 +15,18 @@
 
 #include "util/sbuf.h"
 
+/* Colour: on only when stdout is a terminal, NO_COLOR is unset or empty,
+ * TERM is not "dumb" and --no-color was not given (out_color_disable). */
+void out_color_disable(void);
+bool out_color(void);
+/* The SGR parameters of a run or task status ("31" red for failed), or NULL. */
+const char *out_status_sgr(const char *status);
+/* Appends s as out_cell does, in the SGR colour sgr when colour is on (NULL:
+ * plain); padding stays outside the colour. */
+void out_cell_sgr(sbuf *b, const char *s, int width, bool truncate, const char *sgr);
+/* out_cell_sgr with the colour of the status s. */
+void out_status_cell(sbuf *b, const char *s, int width);
+
 /* Prints v on stdout: 2-space indented, or compact on one line (JSON Lines). */
 void out_json(json_t *v, bool compact);
 
